@@ -1,0 +1,1 @@
+//! Report writers, each a pure function of the pipeline result.

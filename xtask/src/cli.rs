@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{ArgMatches, Args, FromArgMatches, ValueEnum};
 use portcullis::report::Format;
 
-/// Options every run (`pipeline` and each gate) takes.
+// Options every run (`pipeline` and each gate) takes.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RunArgs {
     /// The repository to scan
@@ -164,7 +164,7 @@ pub(crate) fn build() -> clap::Command {
         )));
     for gate in portcullis::gates::registry() {
         command = command.subcommand(RunArgs::augment_args(clap::Command::new(gate.id()).about(
-            format!("Run only the {} gate: {}", gate.id(), gate.description()),
+            format!("Run the {} gate: {}", gate.id(), gate.description()),
         )));
     }
     command

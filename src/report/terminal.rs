@@ -90,7 +90,7 @@ pub fn write(result: &PipelineResult, style: TerminalStyle, out: &mut dyn Write)
                 "{}",
                 painter.paint(
                     DIM,
-                    &format!("({hidden} below the threshold or suppressed; --verbose lists them)")
+                    &format!("({hidden} below the threshold or suppressed; --all-findings lists them)")
                 )
             )?;
         }
@@ -121,7 +121,7 @@ pub fn write(result: &PipelineResult, style: TerminalStyle, out: &mut dyn Write)
 fn write_finding(out: &mut dyn Write, painter: &Painter, finding: &Finding) -> io::Result<()> {
     let severity = painter.paint(
         severity_style(finding.severity),
-        &format!("{:<8}", finding.severity),
+        &format!("{:<8}", finding.severity.as_str()),
     );
     let location = finding
         .location

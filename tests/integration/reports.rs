@@ -34,7 +34,7 @@ fn gate(id: &str, outcome: Outcome, findings: Vec<Finding>) -> GateReport {
 /// A result with one of everything: a failing vulnerability, a waived one,
 /// an info finding below the threshold, an errored gate, a skipped gate, an
 /// expired waiver, and text that needs escaping in every format.
-pub fn sample_result() -> PipelineResult {
+fn sample_result() -> PipelineResult {
     let vulnerable = Finding::builder(
         "sca",
         "RUSTSEC-2021-0003",

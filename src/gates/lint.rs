@@ -100,7 +100,7 @@ impl Gate for Lint {
 
         if options.fmt {
             let invocation = Invocation::new("cargo", root)
-                .args(["fmt", "--all", "--check"])
+                .args(["fmt", "--all", "--check", "--", "--color", "never"])
                 .timeout(timeout);
             let result = ctx.runner.run(invocation).await?;
             let findings = parse_rustfmt_check(&result.stdout_lossy(), &ctx.repo);
@@ -138,24 +138,38 @@ impl Gate for Lint {
     }
 }
 
-/// Reads the diff headers of `cargo fmt --check`: `Diff in /abs/file.rs:12:`
-/// (rustfmt 1.5 and later) or `Diff in /abs/file.rs at line 12:` (older).
+/// Reads the diffs of `cargo fmt --check`. Each hunk starts with a header,
+/// `Diff in /abs/file.rs:12:` (rustfmt 1.5 and later) or `Diff in
+/// /abs/file.rs at line 12:` (older), whose line is where the hunk's leading
+/// context starts; the finding goes on the first line that actually changes.
 fn parse_rustfmt_check(stdout: &str, repo: &crate::repo::RepoView) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut seen = BTreeSet::new();
+    // The hunk being read: its file, its first line, the context lines so far.
+    let mut hunk: Option<(String, Option<u32>, u32)> = None;
     for line in stdout.lines() {
-        let Some(rest) = line.strip_prefix("Diff in ") else {
+        if let Some(rest) = line.strip_prefix("Diff in ") {
+            let rest = rest.trim_end_matches(':');
+            let (path, start) = if let Some((path, n)) = rest.rsplit_once(" at line ") {
+                (path, n.parse::<u32>().ok())
+            } else if let Some((path, n)) = rest.rsplit_once(':') {
+                (path, n.parse::<u32>().ok())
+            } else {
+                (rest, None)
+            };
+            hunk = Some((repo.relative(Path::new(path)), start, 0));
+            continue;
+        }
+        let Some((relative, start, context)) = hunk.as_mut() else {
             continue;
         };
-        let rest = rest.trim_end_matches(':');
-        let (path, line_number) = if let Some((path, n)) = rest.rsplit_once(" at line ") {
-            (path, n.parse::<u32>().ok())
-        } else if let Some((path, n)) = rest.rsplit_once(':') {
-            (path, n.parse::<u32>().ok())
-        } else {
-            (rest, None)
-        };
-        let relative = repo.relative(Path::new(path));
+        if !(line.starts_with('-') || line.starts_with('+')) {
+            *context += 1;
+            continue;
+        }
+        let line_number = start.map(|s| s + *context);
+        let relative = relative.clone();
+        hunk = None;
         if !seen.insert((relative.clone(), line_number)) {
             continue;
         }
@@ -317,14 +331,14 @@ mod tests {
         let repo = crate::repo::RepoView::new(dir.path()).expect("view");
         let root = repo.root().display().to_string();
         let stdout = format!(
-            "Diff in {root}/src/lib.rs:12:\n-a\n+b\nDiff in {root}/src/main.rs at line 3:\n"
+            "Diff in {root}/src/lib.rs:12:\n ctx\n ctx\n-a\n+b\nDiff in {root}/src/main.rs at line 3:\n-x\n"
         );
         let findings = parse_rustfmt_check(&stdout, &repo);
         let locations: Vec<String> = findings
             .iter()
             .map(|f| f.location.as_ref().expect("location").to_string())
             .collect();
-        assert_eq!(locations, ["src/lib.rs:12", "src/main.rs:3"]);
+        assert_eq!(locations, ["src/lib.rs:14", "src/main.rs:3"]);
     }
 
     #[test]

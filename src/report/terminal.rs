@@ -90,7 +90,9 @@ pub fn write(result: &PipelineResult, style: TerminalStyle, out: &mut dyn Write)
                 "{}",
                 painter.paint(
                     DIM,
-                    &format!("({hidden} below the threshold or suppressed; --all-findings lists them)")
+                    &format!(
+                        "({hidden} below the threshold or suppressed; --all-findings lists them)"
+                    )
                 )
             )?;
         }

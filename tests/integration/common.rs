@@ -96,3 +96,10 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A fixture of this repository under `tests/fixtures/`.
+pub fn shared_free_fixture(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(relative)
+}

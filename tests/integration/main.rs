@@ -3,5 +3,7 @@
 //! `../shared` (or `PORTCULLIS_SHARED`), never copied into the repository.
 
 mod common;
+mod lint;
 mod policy;
 mod reports;
+mod test_gate;

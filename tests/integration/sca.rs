@@ -724,3 +724,45 @@ fn this_repository_passes_its_own_policy() {
         lockfile
     );
 }
+
+#[test]
+fn offline_runs_say_yanked_crates_were_not_checked() {
+    let result = sca_only(&case("003"), advisories_only());
+    let report = gate(&result);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("yanked crates were not checked")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(report.outcome, Outcome::Warned);
+    assert_eq!(result.verdict, Verdict::Passed);
+}
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn online_yanked_check_finds_yanked_xml_rs() {
+    // Needs the crates.io sparse index; the default test run has no network.
+    if std::env::var_os("PORTCULLIS_NETWORK_TESTS").is_none() {
+        eprintln!("skipped: set PORTCULLIS_NETWORK_TESTS=1 to ask the crates.io index");
+        return;
+    }
+    let mut settings = common::settings();
+    settings.offline = false;
+    let result = common::run_with(&corpus("bat-0.18.0"), advisories_only(), &["sca"], settings);
+    let report = gate(&result);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let yanked: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "yanked")
+        .map(|f| f.message.as_str())
+        .collect();
+    // cargo-audit 0.22.2 reported xml-rs 0.8.3 as yanked on this lockfile.
+    assert!(
+        yanked.contains(&"xml-rs 0.8.3 was yanked from crates.io"),
+        "{yanked:?}"
+    );
+}

@@ -16,6 +16,7 @@ mod advisories;
 mod licenses;
 mod lockfile;
 mod sources;
+mod yanked;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -67,6 +68,11 @@ pub struct ScaOptions {
     /// `cargo audit --target-arch`); empty: all.
     #[serde(default)]
     pub target_arch: Vec<platforms::Arch>,
+    /// Report crates.io versions that were yanked (online runs only: the
+    /// check asks the crates.io index; offline it is skipped with a
+    /// warning).
+    #[serde(default = "yes")]
+    pub yanked: bool,
     /// Lockfiles to leave out, as globs relative to the root, e.g.
     /// `tests/fixtures/**`.
     #[serde(default)]
@@ -92,6 +98,7 @@ impl Default for ScaOptions {
             unscored_severity: default_unscored_severity(),
             target_os: Vec::new(),
             target_arch: Vec::new(),
+            yanked: true,
             exclude: Vec::new(),
             timeout_seconds: default_timeout(),
             licenses: None,
@@ -122,6 +129,10 @@ impl<'de> Deserialize<'de> for ExcludeGlob {
             .map(ExcludeGlob)
             .map_err(|err| serde::de::Error::custom(format!("invalid glob `{text}`: {err}")))
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_stale_days() -> u32 {
@@ -187,6 +198,9 @@ impl Gate for Sca {
         output.stat("packages", packages as u64);
 
         check_advisories(ctx, &options, &trees, &mut output).await;
+        if options.yanked {
+            check_yanked(ctx, &options, &trees, &mut output).await;
+        }
         if let Some(source_options) = &options.sources {
             sources::check(&trees, source_options, &mut output);
         }
@@ -358,6 +372,44 @@ async fn check_advisories(
     }
     output.stat("vulnerabilities", vulnerabilities);
     output.stat("informational", informational);
+}
+
+/// Reports yanked crates when online; offline, says the check was skipped.
+async fn check_yanked(
+    ctx: &GateContext,
+    options: &ScaOptions,
+    trees: &[LockedTree],
+    output: &mut GateOutput,
+) {
+    if ctx.settings.offline {
+        output.warnings.push(
+            "yanked crates were not checked: that needs the crates.io index and the run is \
+             offline (set `yanked = false` in `[gates.sca]` to turn the check off)"
+                .to_owned(),
+        );
+        return;
+    }
+    let packages = yanked::packages(trees);
+    let result = tokio::task::spawn_blocking(move || yanked::query(&packages))
+        .await
+        .unwrap_or_else(|err| {
+            Err(GateError::Other {
+                message: format!("the yanked-crate check crashed: {err}"),
+            })
+        });
+    match result {
+        Ok((names, unchecked)) => {
+            if unchecked > 0 {
+                output.warnings.push(format!(
+                    "{unchecked} crate(s) could not be checked for yanked versions (not found in the crates.io index)"
+                ));
+            }
+            let findings = yanked::findings(trees, &names, options.informational_severity);
+            output.stat("yanked", findings.len() as u64);
+            output.findings.extend(findings);
+        }
+        Err(err) => output.errors.push(err),
+    }
 }
 
 /// The timeout for `cargo metadata`.

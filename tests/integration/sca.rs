@@ -766,3 +766,45 @@ fn online_yanked_check_finds_yanked_xml_rs() {
         "{yanked:?}"
     );
 }
+
+#[test]
+fn a_waiver_by_package_silences_one_advisory() {
+    let policy = common::policy(
+        "version = 1\n[[stage]]\nname = \"s\"\ngates = [\"sca\"]\n[gates.sca]\nyanked = false\n\
+         [[waiver]]\nrule = \"RUSTSEC-2021-0003\"\npackage = \"smallvec@1.6.0\"\n\
+         reason = \"test: waived\"\nexpires = 2027-01-01\n",
+    );
+    let result = sca_only(&case("006"), policy);
+    let report = gate(&result);
+    assert_eq!(report.findings.len(), 1);
+    assert!(report.findings[0].is_suppressed());
+    assert_eq!(report.outcome, Outcome::Passed);
+    assert_eq!(result.verdict, Verdict::Passed);
+}
+
+#[test]
+fn case_001_git_source_points_at_its_own_entry() {
+    // The git fork of itoa shares name and version with the registry one;
+    // a source finding must point at the fork's `source` line (14).
+    let policy = common::policy(
+        "version = 1\n[[stage]]\nname = \"s\"\ngates = [\"sca\"]\n[gates.sca]\nyanked = false\n\
+         [gates.sca.sources]\nallow-registry = [\"crates.io\"]\n",
+    );
+    let result = sca_only(&case("001"), policy);
+    let report = gate(&result);
+    let sources: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "source-not-allowed")
+        .collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(
+        sources[0].message.contains("itoa 1.0.11"),
+        "{}",
+        sources[0].message
+    );
+    assert_eq!(
+        sources[0].location.as_ref().and_then(|l| l.start_line),
+        Some(14)
+    );
+}

@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use rustsec::Lockfile;
+use rustsec::SourceId;
 use rustsec::cargo_lock::{Package, ResolveVersion};
 
 use crate::gate::GateError;
@@ -290,24 +291,25 @@ fn scan_entries(text: &str) -> Vec<RawEntry<'_>> {
 
 fn find_entry(entries: &[RawEntry<'_>], package: &Package) -> EntryLines {
     let version = package.version.to_string();
-    let source = package.source.as_ref().map(ToString::to_string);
-    let mut same_name_version = entries
+    let candidates: Vec<&RawEntry<'_>> = entries
         .iter()
-        .filter(|e| e.name == package.name.as_str() && e.version == version);
-    let first = same_name_version.next();
-    let Some(first) = first else {
-        return EntryLines::default();
-    };
-    let rest: Vec<&RawEntry<'_>> = same_name_version.collect();
-    if rest.is_empty() {
-        return first.lines;
+        .filter(|e| e.name == package.name.as_str() && e.version == version)
+        .collect();
+    match candidates.as_slice() {
+        [] => EntryLines::default(),
+        [only] => only.lines,
+        // Several entries with one name and version differ by source; parse
+        // each entry's source text rather than comparing strings, since
+        // `SourceId` may print a git query decoded (`fix/overflow`) where
+        // the file has it encoded (`fix%2Foverflow`).
+        several => several
+            .iter()
+            .find(|e| {
+                let parsed = e.source.and_then(|s| SourceId::from_url(s).ok());
+                parsed == package.source
+            })
+            .map_or(several[0].lines, |e| e.lines),
     }
-    // Several entries: match the source text. `SourceId` prints a git source
-    // with its query and commit, the way Cargo writes it.
-    std::iter::once(first)
-        .chain(rest)
-        .find(|e| e.source.map(str::to_owned) == source)
-        .map_or(first.lines, |e| e.lines)
 }
 
 /// The resolve version of a lockfile, as text for stats and messages.

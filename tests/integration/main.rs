@@ -4,4 +4,5 @@
 
 mod common;
 mod policy;
+mod reports;
 mod sca;

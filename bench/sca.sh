@@ -25,8 +25,8 @@ command -v hyperfine >/dev/null || { echo "hyperfine is missing (apt-get install
 [ -x "$audit" ] || { echo "cargo-audit is missing at $audit" >&2; exit 2; }
 [ -d "$db/crates" ] || { echo "no advisory database at $db" >&2; exit 2; }
 
-(cd "$here" && cargo build --quiet --release -p xtask)
-xtask=$target_dir/release/xtask
+(cd "$here" && cargo build --quiet --release -p xtask --bin portcullis)
+xtask=$target_dir/release/portcullis
 
 work=$(mktemp -d /tmp/portcullis-bench-sca.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -7,3 +7,4 @@ mod lint;
 mod policy;
 mod reports;
 mod test_gate;
+mod sca;

@@ -3,4 +3,6 @@
 //! `../shared` (or `PORTCULLIS_SHARED`), never copied into the repository.
 
 mod common;
+mod common_schema;
 mod policy;
+mod sbom;

@@ -211,4 +211,103 @@ mod tests {
         metadata.resolve = None;
         assert!(select(&metadata, true).is_err());
     }
+
+    /// Any graph cargo could (or could not) produce: missing nodes, members
+    /// that are not packages, unknown kinds, cycles, odd sources.
+    fn arbitrary_metadata(
+        sources: Vec<u8>,
+        edges: Vec<(u8, u8, u8)>,
+        members: Vec<u8>,
+        dropped_node: Option<u8>,
+    ) -> Option<Metadata> {
+        let source = |pick: u8| match pick % 5 {
+            0 => serde_json::Value::Null,
+            1 => "registry+https://github.com/rust-lang/crates.io-index".into(),
+            2 => "git+https://example.com/r?branch=a%2Fb#0123abc".into(),
+            3 => "sparse+https://crates.example.com/index/".into(),
+            _ => "weird-kind".into(),
+        };
+        let kinds = ["normal", "build", "dev", "future"];
+        let packages: Vec<serde_json::Value> = sources
+            .iter()
+            .enumerate()
+            .map(|(idx, pick)| {
+                serde_json::json!({"name": format!("p{idx}"), "version": "1.0.0", "id": format!("id{idx}"),
+                    "source": source(*pick), "dependencies": [], "targets": [], "features": {},
+                    "manifest_path": format!("/w/p{idx}/Cargo.toml"), "license": "MIT/Apache-2.0",
+                    "authors": [], "categories": [], "keywords": [], "edition": "2021",
+                    "metadata": null, "publish": null})
+            })
+            .collect();
+        let nodes: Vec<serde_json::Value> = (0..sources.len() as u8)
+            .filter(|idx| Some(*idx) != dropped_node)
+            .map(|idx| {
+                let deps: Vec<serde_json::Value> = edges
+                    .iter()
+                    .filter(|(from, _, _)| *from == idx)
+                    .map(|(_, to, kind)| {
+                        let kind = match kinds[usize::from(*kind) % kinds.len()] {
+                            "normal" => serde_json::Value::Null,
+                            other => other.into(),
+                        };
+                        serde_json::json!({"name": format!("p{to}"), "pkg": format!("id{to}"),
+                            "dep_kinds": [{"kind": kind, "target": null}]})
+                    })
+                    .collect();
+                serde_json::json!({"id": format!("id{idx}"), "deps": deps, "dependencies": [], "features": []})
+            })
+            .collect();
+        let members: Vec<String> = members.iter().map(|m| format!("id{m}")).collect();
+        let json = serde_json::json!({
+            "packages": packages, "workspace_members": members,
+            "resolve": {"root": members.first(), "nodes": nodes},
+            "workspace_root": "/w", "target_directory": "/w/target", "version": 1,
+        });
+        serde_json::from_value(json).ok()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_graphs_never_panic_and_stay_consistent(
+            sources in proptest::collection::vec(0u8..5, 1..7),
+            edges in proptest::collection::vec((0u8..7, 0u8..8, 0u8..4), 0..14),
+            members in proptest::collection::vec(0u8..8, 0..3),
+            dropped_node in proptest::option::of(0u8..7),
+            build_dependencies in proptest::bool::ANY,
+        ) {
+            let Some(metadata) = arbitrary_metadata(sources, edges, members, dropped_node) else {
+                return Ok(());
+            };
+            let Ok(selection) = select(&metadata, build_dependencies) else {
+                return Ok(());
+            };
+            let locked = super::super::lockfile::LockedPackages::default();
+            let input = super::super::document::Input {
+                metadata: &metadata,
+                selection: &selection,
+                locked: &locked,
+                timestamp: jiff::Timestamp::UNIX_EPOCH,
+                target: "all",
+            };
+            let Ok(document) = super::super::document::build(&input) else {
+                return Ok(());
+            };
+            let sbom: serde_json::Value = serde_json::from_slice(&document.bytes).expect("JSON");
+            let mut refs: BTreeSet<&str> = sbom["components"]
+                .as_array()
+                .expect("components")
+                .iter()
+                .filter_map(|c| c["bom-ref"].as_str())
+                .collect();
+            refs.extend(sbom["metadata"]["component"]["bom-ref"].as_str());
+            for dependency in sbom["dependencies"].as_array().expect("dependencies") {
+                let from = dependency["ref"].as_str().expect("ref");
+                proptest::prop_assert!(refs.contains(from), "{from} not a component");
+                for to in dependency["dependsOn"].as_array().into_iter().flatten() {
+                    let to = to.as_str().expect("ref");
+                    proptest::prop_assert!(refs.contains(to), "{to} not a component");
+                }
+            }
+        }
+    }
 }

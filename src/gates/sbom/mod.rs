@@ -15,7 +15,7 @@ mod document;
 mod graph;
 mod lockfile;
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -129,7 +129,14 @@ impl Gate for Sbom {
         let mut names = std::collections::BTreeSet::new();
 
         for workspace in &options.workspaces {
-            let sbom = match describe(ctx, options, workspace).await {
+            // `.` and `./x` name the root and `x`: join without the `.` so
+            // messages show `/repo/Cargo.lock`, not `/repo/./Cargo.lock`.
+            let workspace: PathBuf = Path::new(workspace)
+                .components()
+                .filter(|c| *c != Component::CurDir)
+                .collect();
+            let workspace = workspace.to_string_lossy().into_owned();
+            let sbom = match describe(ctx, options, &workspace).await {
                 Ok(sbom) => sbom,
                 Err(err) => {
                     output.errors.push(err);
@@ -138,9 +145,14 @@ impl Gate for Sbom {
             };
             if !sbom.registry_without_hash.is_empty() {
                 output.warnings.push(format!(
-                    "{} registry packages of workspace `{workspace}` have no checksum in its \
+                    "{} registry packages of workspace `{}` have no checksum in its \
                      Cargo.lock, so their components carry no hash: {}",
                     sbom.registry_without_hash.len(),
+                    if workspace.is_empty() {
+                        "."
+                    } else {
+                        &workspace
+                    },
                     sbom.registry_without_hash.join(", ")
                 ));
             }
@@ -154,7 +166,7 @@ impl Gate for Sbom {
                 output.stat(stat, total + value);
             }
             output.artifacts.push(Artifact {
-                name: artifact_name(&sbom.name, workspace, &mut names),
+                name: artifact_name(&sbom.name, &workspace, &mut names),
                 media_type: MEDIA_TYPE,
                 bytes: sbom.bytes,
             });
@@ -276,12 +288,14 @@ async fn run_cargo_metadata(
     })
 }
 
-/// Cargo's error without its progress lines (`Updating`, `Downloading`).
+/// Cargo's error without its progress lines (`Updating`, `Downloading`) and
+/// without its own `help:` lines, which suggest dropping `--locked`: the
+/// gate gives its own help instead.
 fn cargo_error(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .lines()
         .skip_while(|line| !line.trim_start().starts_with("error"))
-        .filter(|line| !line.trim().is_empty())
+        .filter(|line| !line.trim().is_empty() && !line.starts_with("help:"))
         .take(20)
         .collect();
     if lines.is_empty() {

@@ -490,3 +490,4 @@ fn no_cargo_workspace_errors() {
         report.errors
     );
 }
+

@@ -236,7 +236,8 @@ fn read_lockfile(ctx: &GateContext, workspace: &str) -> Result<LockedPackages, G
             message: format!("`{}` does not exist", path.display()),
             help:
                 "an SBOM describes the locked dependency versions: run `cargo generate-lockfile` \
-                   and commit Cargo.lock"
+                   and commit Cargo.lock; `[gates.sbom] workspaces` lists workspace roots, the folders \
+                 that hold Cargo.lock"
                     .to_owned(),
         });
     }

@@ -491,4 +491,60 @@ mod tests {
         );
         assert_eq!(relative_dir(Utf8Path::new("/w/other"), root), "../other");
     }
+
+    fn package(source: Option<&str>, license: Option<&str>, manifest: &str) -> Package {
+        serde_json::from_value(serde_json::json!({
+            "name": "demo", "version": "1.2.3", "id": "demo-id", "source": source,
+            "license": license, "license_file": "LICENSE.txt", "dependencies": [],
+            "targets": [], "features": {}, "manifest_path": manifest, "authors": [],
+            "categories": [], "keywords": [], "edition": "2021", "metadata": null,
+            "publish": null
+        }))
+        .expect("valid package")
+    }
+
+    #[test]
+    fn purls_encode_the_source() {
+        let root = Utf8Path::new("/w");
+        let purl = |source| purl_for(&package(source, None, "/w/x/Cargo.toml"), root);
+        assert_eq!(purl(Some(CRATES_IO)).as_deref(), Ok("pkg:cargo/demo@1.2.3"));
+        assert_eq!(
+            purl(Some("sparse+https://crates.example.com/index/")).as_deref(),
+            Ok("pkg:cargo/demo@1.2.3?repository_url=https://crates.example.com/index/")
+        );
+        assert_eq!(
+            purl(None).as_deref(),
+            Ok("pkg:cargo/demo@1.2.3?download_url=file://x")
+        );
+        let outside = purl_for(&package(None, None, "/elsewhere/demo/Cargo.toml"), root);
+        assert_eq!(
+            outside.as_deref(),
+            Ok("pkg:cargo/demo@1.2.3?download_url=file://../elsewhere/demo")
+        );
+        assert!(purl(Some("weird+thing")).is_err());
+    }
+
+    #[test]
+    fn licences_are_spdx_when_they_parse_and_named_otherwise() {
+        let licence = |expression| {
+            let licenses = licenses_for(&package(None, expression, "/w/Cargo.toml"));
+            match licenses.map(|l| l.0.into_iter().next()) {
+                Some(Some(LicenseChoice::Expression(e))) => format!("expression {e}"),
+                Some(Some(LicenseChoice::License(l))) => {
+                    format!("license {:?}", l.license_identifier)
+                }
+                other => format!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            licence(Some("MIT OR Apache-2.0")),
+            "expression MIT OR Apache-2.0"
+        );
+        assert_eq!(
+            licence(Some("MIT/Apache-2.0")),
+            "expression MIT OR Apache-2.0"
+        );
+        assert!(licence(Some("Proprietary by ACME")).contains("Proprietary by ACME"));
+        assert!(licence(None).contains("LicenseRef-file-LICENSE.txt"));
+    }
 }

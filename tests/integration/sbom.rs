@@ -495,3 +495,18 @@ fn no_cargo_workspace_errors() {
         report.errors
     );
 }
+
+#[test]
+fn empty_workspace_list_is_an_error_not_a_pass() {
+    let report = run_sbom(
+        &case("012-sbom-build-only-dependency-scope"),
+        "workspaces = []",
+        None,
+    );
+    assert_eq!(report.outcome, Outcome::Errored);
+    assert!(
+        report.errors[0].contains("nothing to describe"),
+        "{:?}",
+        report.errors
+    );
+}

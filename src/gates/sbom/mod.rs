@@ -127,6 +127,14 @@ impl Gate for Sbom {
         let options = &ctx.policy.gates.sbom;
         let mut output = GateOutput::default();
         let mut names = std::collections::BTreeSet::new();
+        if options.workspaces.is_empty() {
+            return Err(GateError::Other {
+                message: "`[gates.sbom] workspaces` is empty, so there is nothing to describe; \
+                          list at least one workspace folder (`.` for the root) or skip the \
+                          sbom gate in the policy"
+                    .to_owned(),
+            });
+        }
 
         for workspace in &options.workspaces {
             // `.` and `./x` name the root and `x`: join without the `.` so
@@ -327,12 +335,21 @@ fn cargo_help(stderr: &str, dir: &Path) -> String {
 fn read_metadata_file(ctx: &GateContext, relative: &Path) -> Result<Metadata, GateError> {
     let path = ctx.repo.path(relative)?;
     let text = ctx.repo.read_to_string(relative)?;
-    serde_json::from_str(&text).map_err(|err| GateError::Parse {
-        path,
-        line: u32::try_from(err.line()).ok().filter(|&line| line > 0),
-        message: err.to_string(),
-        help: "`metadata-file` must hold the output of `cargo metadata --format-version 1`"
-            .to_owned(),
+    serde_json::from_str(&text).map_err(|err| {
+        // serde_json ends its message with the position, which `line`
+        // already carries.
+        let message = err.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(before, _)| before)
+            .to_owned();
+        GateError::Parse {
+            path,
+            line: u32::try_from(err.line()).ok().filter(|&line| line > 0),
+            message,
+            help: "`metadata-file` must hold the output of `cargo metadata --format-version 1`"
+                .to_owned(),
+        }
     })
 }
 

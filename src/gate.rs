@@ -6,7 +6,7 @@
 //! A gate returns findings and artifacts; whether they fail the run is the
 //! policy's decision, taken in [`crate::pipeline`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +41,9 @@ pub struct RunSettings {
     /// Today's date, for waiver expiry and database staleness; a parameter so
     /// tests can fix it.
     pub today: jiff::civil::Date,
+    /// Fingerprints from `--baseline report.json`: findings already there are
+    /// suppressed, so only new ones fail the run.
+    pub baseline: Option<Arc<BTreeSet<String>>>,
 }
 
 impl RunSettings {
@@ -50,6 +53,7 @@ impl RunSettings {
             advisory_db: None,
             source_date_epoch: None,
             today,
+            baseline: None,
         }
     }
 }

@@ -392,7 +392,8 @@ impl Pipeline {
         report
     }
 
-    /// Marks findings covered by an active waiver, then re-judges each gate.
+    /// Marks findings already in the baseline or covered by an active waiver,
+    /// then re-judges each gate.
     /// Returns notes on expired and unused waivers.
     fn apply_waivers(&self, reports: &mut [GateReport]) -> Vec<PolicyNote> {
         let today = self.settings.today;
@@ -401,6 +402,15 @@ impl Pipeline {
 
         for report in reports.iter_mut() {
             for finding in report.findings.iter_mut().filter(|f| !f.is_suppressed()) {
+                let in_baseline = self
+                    .settings
+                    .baseline
+                    .as_ref()
+                    .is_some_and(|baseline| baseline.contains(finding.fingerprint.as_str()));
+                if in_baseline {
+                    finding.suppression = Some(Suppression::Baseline);
+                    continue;
+                }
                 let Some(waiver) = self.policy.waivers.iter().find(|w| w.matches(finding)) else {
                     continue;
                 };

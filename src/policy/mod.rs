@@ -72,6 +72,11 @@ impl Policy {
 
     /// Loads a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        Policy::load_with_overrides(path, &[])
+    }
+
+    /// Loads a policy file and applies `--set` overrides.
+    pub fn load_with_overrides(path: &Path, overrides: &[String]) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|err| PolicyError {
             origin: path.display().to_string(),
             line: None,
@@ -80,22 +85,65 @@ impl Policy {
             help: Some("check the path given to --policy".to_owned()),
         })?;
         let base_dir = path.parent().map(Path::to_path_buf);
-        Policy::from_toml(&text, &path.display().to_string(), base_dir)
+        Policy::from_toml_with_overrides(&text, &path.display().to_string(), base_dir, overrides)
     }
 
     /// Finds the policy for a repository: an explicit file, else the first of
-    /// [`POLICY_LOCATIONS`] that exists under `root`, else the built-in one.
-    pub fn discover(root: &Path, explicit: Option<&Path>) -> Result<Policy, PolicyError> {
+    /// [`POLICY_LOCATIONS`] that exists under `root`, else the built-in one;
+    /// then applies `--set` overrides.
+    pub fn discover(
+        root: &Path,
+        explicit: Option<&Path>,
+        overrides: &[String],
+    ) -> Result<Policy, PolicyError> {
         if let Some(path) = explicit {
-            return Policy::load(path);
+            return Policy::load_with_overrides(path, overrides);
         }
         for candidate in POLICY_LOCATIONS {
             let path = root.join(candidate);
             if path.is_file() {
-                return Policy::load(&path);
+                return Policy::load_with_overrides(&path, overrides);
             }
         }
-        Ok(Policy::builtin())
+        Policy::from_toml_with_overrides(DEFAULT_POLICY, "<built-in default>", None, overrides)
+    }
+
+    /// Applies `--set KEY=VALUE` overrides (KEY a dotted path such as
+    /// `gates.secrets.mode` or `pipeline.threshold`) to policy text, then
+    /// validates the result. The text is validated on its own first, so an
+    /// error in the file still names its line.
+    pub fn from_toml_with_overrides(
+        text: &str,
+        origin: &str,
+        base_dir: Option<PathBuf>,
+        overrides: &[String],
+    ) -> Result<Policy, PolicyError> {
+        let policy = Policy::from_toml(text, origin, base_dir.clone())?;
+        if overrides.is_empty() {
+            return Ok(policy);
+        }
+        let override_error = |message: String| PolicyError {
+            origin: origin.to_owned(),
+            line: None,
+            column: None,
+            message,
+            help: Some("write overrides as `--set gates.<gate>.<key>=<value>`".to_owned()),
+        };
+        let mut table: toml::Table = toml::from_str(text)
+            .map_err(|err| override_error(format!("could not re-read the policy: {err}")))?;
+        for assignment in overrides {
+            let Some((key, value)) = assignment.split_once('=') else {
+                return Err(override_error(format!("`--set {assignment}` has no `=`")));
+            };
+            set_dotted(&mut table, key.trim(), parse_override_value(value.trim()))
+                .map_err(|message| override_error(format!("`--set {assignment}`: {message}")))?;
+        }
+        let text = toml::to_string(&table)
+            .map_err(|err| override_error(format!("could not apply the overrides: {err}")))?;
+        let mut policy =
+            Policy::from_toml(&text, &format!("{origin} with --set overrides"), base_dir)?;
+        policy.origin = origin.to_owned();
+        Ok(policy)
     }
 
     /// Parses and validates policy text. `origin` names it in errors.
@@ -283,6 +331,34 @@ impl fmt::Display for PolicyError {
     }
 }
 
+/// Reads an override's value as TOML (`true`, `3`, `["a"]`, `"x"`), and
+/// anything that is not valid TOML as a plain string.
+fn parse_override_value(value: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut table| table.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
+}
+
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("`{key}` is not a dotted key"));
+    }
+    let (last, parents) = parts.split_last().ok_or_else(|| "empty key".to_owned())?;
+    let mut current = table;
+    for part in parents {
+        let entry = current
+            .entry((*part).to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{part}` in `{key}` is not a table"))?;
+    }
+    current.insert((*last).to_owned(), value);
+    Ok(())
+}
+
 /// The 1-based line and column of a byte offset.
 pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -403,6 +479,35 @@ mod tests {
         let mut policy = Policy::builtin();
         policy.restrict(Some(&["sca".to_owned()]), &[]);
         assert_eq!(policy.gate_ids().collect::<Vec<_>>(), ["sca"]);
+    }
+
+    #[test]
+    fn overrides_set_dotted_keys_and_are_validated() {
+        let policy = Policy::from_toml_with_overrides(
+            DEFAULT_POLICY,
+            "default",
+            None,
+            &[
+                "pipeline.threshold=high".to_owned(),
+                "pipeline.fail-fast=true".to_owned(),
+            ],
+        )
+        .expect("valid overrides");
+        assert_eq!(policy.threshold, Severity::High);
+        assert!(policy.fail_fast);
+
+        let err = Policy::from_toml_with_overrides(
+            DEFAULT_POLICY,
+            "default",
+            None,
+            &["pipeline.treshold=high".to_owned()],
+        )
+        .expect_err("typo in override");
+        assert!(err.message.contains("treshold"), "{err}");
+        assert!(
+            Policy::from_toml_with_overrides(DEFAULT_POLICY, "d", None, &["novalue".to_owned()])
+                .is_err()
+        );
     }
 
     #[test]

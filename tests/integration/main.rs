@@ -5,4 +5,5 @@
 mod common;
 mod common_schema;
 mod policy;
+mod reports;
 mod sbom;

@@ -35,9 +35,9 @@ fn discover_prefers_the_repository_policy() {
         "version = 1\n[[stage]]\nname = \"only\"\ngates = [\"sca\"]\n",
     )
     .expect("write");
-    let policy = Policy::discover(dir.path(), None).expect("valid");
+    let policy = Policy::discover(dir.path(), None, &[]).expect("valid");
     assert_eq!(policy.stages[0].name, "only");
     let builtin =
-        Policy::discover(tempfile::tempdir().expect("dir").path(), None).expect("builtin");
+        Policy::discover(tempfile::tempdir().expect("dir").path(), None, &[]).expect("builtin");
     assert_eq!(builtin.origin, "<built-in default>");
 }

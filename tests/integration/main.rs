@@ -3,8 +3,10 @@
 //! `../shared` (or `PORTCULLIS_SHARED`), never copied into the repository.
 
 mod common;
+mod common_schema;
 mod lint;
 mod policy;
 mod reports;
-mod test_gate;
+mod sbom;
 mod sca;
+mod test_gate;

@@ -325,3 +325,263 @@ fn case_018_target_rules_allowlist_really_silences_the_generic_rule() {
     );
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// A credential-shaped value built at run time: a GitHub-style token with
+/// random characters (no valid checksum, so it is fake by construction).
+fn fake_token(seed: u64) -> String {
+    let mut random = Random(seed);
+    format!(
+        "gh{}_{}",
+        "p",
+        random.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 36)
+    )
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid"])
+        .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn secrets_policy(extra: &str) -> portcullis::policy::Policy {
+    common::policy(&format!(
+        "version = 1\n[[stage]]\nname = \"static\"\ngates = [\"secrets\"]\n[gates.secrets]\n{extra}\n"
+    ))
+}
+
+fn gate_report(result: &portcullis::pipeline::PipelineResult) -> &portcullis::pipeline::GateReport {
+    result
+        .gates
+        .iter()
+        .find(|g| g.id == "secrets")
+        .expect("the secrets gate ran")
+}
+
+#[test]
+fn history_mode_finds_a_deleted_secret_and_names_the_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let token = fake_token(7);
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("README.md"), "hello\n").expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "first"]);
+    std::fs::create_dir_all(root.join("app")).expect("mkdir");
+    std::fs::write(root.join("app/config.py"), format!("# settings\nTOKEN = \"{token}\"\n")).expect("write");
+    // The same content under a second path is the same blob: scanned once.
+    std::fs::write(root.join("app/copy.py"), format!("# settings\nTOKEN = \"{token}\"\n")).expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "add config"]);
+    let leaking = git(root, &["rev-parse", "HEAD"]);
+    std::fs::remove_file(root.join("app/config.py")).expect("rm");
+    std::fs::remove_file(root.join("app/copy.py")).expect("rm");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "remove config"]);
+
+    // Tree mode sees nothing: the secret is gone from the working tree.
+    let tree = common::run(root, secrets_policy(""), &["secrets"]);
+    assert!(gate_report(&tree).findings.is_empty());
+
+    let result = common::run(root, secrets_policy("mode = \"history\""), &["secrets"]);
+    let report = gate_report(&result);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let finding = &report.findings[0];
+    assert_eq!(finding.rule_id, "github-pat");
+    assert_eq!(lines_of(finding), (2, 2));
+    assert!(path_of(finding).starts_with("app/"));
+    let portcullis::finding::Payload::Secret(payload) = &finding.payload else {
+        panic!("secret payload");
+    };
+    assert_eq!(payload.commit.as_deref(), Some(leaking.as_str()));
+    assert_eq!(report.stats.get("commits"), Some(&3));
+    // README, config (one blob for two paths): two distinct blobs.
+    assert_eq!(report.stats.get("blobs"), Some(&2));
+    assert_redacted(&report.findings, &token);
+    assert_eq!(result.verdict, portcullis::pipeline::Verdict::Failed);
+}
+
+#[test]
+fn history_mode_on_a_shallow_clone_warns_and_scans_what_is_there() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let origin = dir.path().join("origin");
+    std::fs::create_dir_all(&origin).expect("mkdir");
+    git(&origin, &["init", "-q"]);
+    for index in 0..3 {
+        std::fs::write(origin.join("a.txt"), format!("{index}\n")).expect("write");
+        git(&origin, &["add", "."]);
+        git(&origin, &["commit", "-qm", "c"]);
+    }
+    let url = format!("file://{}", origin.display());
+    git(dir.path(), &["clone", "-q", "--depth", "1", &url, "shallow"]);
+    let result = common::run(&dir.path().join("shallow"), secrets_policy("mode = \"history\""), &["secrets"]);
+    let report = gate_report(&result);
+    assert!(report.warnings.iter().any(|w| w.contains("shallow")), "{:?}", report.warnings);
+    assert_eq!(report.stats.get("commits"), Some(&1));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+}
+
+#[test]
+fn history_mode_reports_a_corrupt_object_without_panicking() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("a.txt"), "some text that will be corrupted\n").expect("write");
+    std::fs::write(root.join("b.txt"), format!("TOKEN = \"{}\"\n", fake_token(11))).expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "c"]);
+    let blob = git(root, &["rev-parse", "HEAD:a.txt"]);
+    let object = root.join(".git/objects").join(&blob[..2]).join(&blob[2..]);
+    let mut perms = std::fs::metadata(&object).expect("object").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&object, perms).expect("chmod");
+    std::fs::write(&object, b"this is not zlib data at all").expect("corrupt");
+
+    let result = common::run(root, secrets_policy("mode = \"history\""), &["secrets"]);
+    let report = gate_report(&result);
+    assert!(!report.errors.is_empty(), "a corrupt object must be an error");
+    assert!(report.errors.iter().any(|e| e.contains("a.txt")), "{:?}", report.errors);
+    // The rest is still scanned.
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.outcome, portcullis::pipeline::Outcome::Errored);
+}
+
+#[test]
+fn staged_mode_scans_only_what_commit_would_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("old.py"), format!("TOKEN = \"{}\"\n", fake_token(21))).expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "c"]);
+    // Staged: a new secret. Unstaged: another one, only in the worktree.
+    std::fs::write(root.join("staged.py"), format!("\n\nTOKEN = \"{}\"\n", fake_token(22))).expect("write");
+    git(root, &["add", "staged.py"]);
+    std::fs::write(root.join("unstaged.py"), format!("TOKEN = \"{}\"\n", fake_token(23))).expect("write");
+
+    let result = common::run(root, secrets_policy("mode = \"staged\""), &["secrets"]);
+    let report = gate_report(&result);
+    let paths: Vec<&str> = report.findings.iter().map(path_of).collect();
+    assert_eq!(paths, ["staged.py"]);
+    assert_eq!(lines_of(&report.findings[0]), (3, 3));
+}
+
+#[test]
+fn bad_input_in_the_tree_is_scanned_or_skipped_and_counted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let token = fake_token(31);
+    // Invalid UTF-8 around a secret: still found.
+    let mut bytes = b"\xff\xfe\xfd junk\n".to_vec();
+    bytes.extend_from_slice(format!("TOKEN = \"{token}\" \xc3\n").as_bytes());
+    std::fs::write(root.join("latin1.txt"), &bytes).expect("write");
+    // Binary: skipped and counted.
+    std::fs::write(root.join("blob.bin"), [0u8, 1, 2, 3, 0, 255]).expect("write");
+    // A huge single-line "minified" file with the secret at its end.
+    let mut line = "var a=1;".repeat(400_000);
+    line.push_str(&format!("var t=\"{token}\";"));
+    std::fs::write(root.join("app.min.js"), &line).expect("write");
+    // A deep tree.
+    let deep: std::path::PathBuf = (0..60).map(|i| format!("d{i}")).collect();
+    std::fs::create_dir_all(root.join(&deep)).expect("mkdir");
+    std::fs::write(root.join(&deep).join("deep.env"), format!("TOKEN={token}\n")).expect("write");
+    // A symlink loop.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root, root.join("loop")).expect("symlink");
+
+    let result = common::run(root, secrets_policy(""), &["secrets"]);
+    let report = gate_report(&result);
+    let mut paths: Vec<&str> = report.findings.iter().map(path_of).collect();
+    paths.sort();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    assert!(paths.contains(&"app.min.js") && paths.contains(&"latin1.txt"));
+    assert_eq!(report.stats.get("skipped_binary"), Some(&1));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_redacted(&report.findings, &token);
+
+    // Above max-file-size: skipped, counted and warned about.
+    let result = common::run(root, secrets_policy("max-file-size = 100000"), &["secrets"]);
+    let report = gate_report(&result);
+    assert_eq!(report.stats.get("skipped_large"), Some(&1));
+    assert!(report.warnings.iter().any(|w| w.contains("app.min.js")), "{:?}", report.warnings);
+}
+
+#[test]
+fn a_user_rule_that_does_not_compile_errors_with_rule_id_and_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    std::fs::write(
+        root.join("rules.toml"),
+        "title = \"mine\"\n\n[[rules]]\nid = \"ok\"\nregex = 'ok'\n\n[[rules]]\nid = \"bad-one\"\ndescription = \"broken\"\nregex = '''[a-'''\n",
+    )
+    .expect("write");
+    std::fs::write(root.join("a.txt"), "nothing\n").expect("write");
+    let policy = portcullis::policy::Policy::from_toml(
+        "version = 1\n[[stage]]\nname = \"s\"\ngates = [\"secrets\"]\n[gates.secrets]\nconfig = \"rules.toml\"\n",
+        "portcullis.toml",
+        Some(root.to_owned()),
+    )
+    .expect("policy");
+    let result = common::run(root, policy, &["secrets"]);
+    let report = gate_report(&result);
+    assert_eq!(report.outcome, portcullis::pipeline::Outcome::Errored);
+    let text = report.errors.join("\n");
+    assert!(text.contains("bad-one") && text.contains("rules.toml") && text.contains("line 10"), "{text}");
+}
+
+#[test]
+fn inline_suppressions_are_counted_and_need_a_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let marker = ["portcullis", ":allow-secret"].concat();
+    std::fs::write(
+        root.join("a.py"),
+        format!(
+            "A = \"{}\"  # {marker} documented test vector\nB = \"{}\"  # {marker}\n",
+            fake_token(41),
+            fake_token(42)
+        ),
+    )
+    .expect("write");
+    let result = common::run(root, secrets_policy(""), &["secrets"]);
+    let report = gate_report(&result);
+    assert_eq!(report.suppressed_count(), 1);
+    assert_eq!(report.stats.get("suppressed_inline"), Some(&1));
+    let rules: BTreeSet<&str> = report.failing().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(rules, BTreeSet::from(["github-pat", "secret-allow-without-reason"]));
+}
+
+#[test]
+fn fingerprints_survive_moved_lines_and_differ_across_secrets() {
+    let scanner = default_scanner();
+    let token = fake_token(51);
+    let a = scan_text(&scanner, "a.py", &format!("T = \"{token}\"\n"));
+    let b = scan_text(&scanner, "a.py", &format!("\n\n# moved\nT   =   \"{token}\"\n"));
+    let c = scan_text(&scanner, "a.py", &format!("T = \"{}\"\n", fake_token(52)));
+    assert_eq!(a[0].fingerprint, b[0].fingerprint);
+    assert_ne!(a[0].fingerprint, c[0].fingerprint);
+}
+
+#[test]
+fn this_repository_passes_its_own_secrets_gate() {
+    let collected = scan_dir(repo_root(), &default_scanner());
+    let open: Vec<String> = collected
+        .findings
+        .iter()
+        .filter(|f| !f.is_suppressed())
+        .map(|f| format!("{} {} {}", f.rule_id, f.location.as_ref().map(|l| l.to_string()).unwrap_or_default(), f.message))
+        .collect();
+    assert!(open.is_empty(), "{}", open.join("\n"));
+    assert!(collected.errors.is_empty());
+}

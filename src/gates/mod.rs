@@ -6,13 +6,20 @@
 pub mod lint;
 pub mod sbom;
 pub mod sca;
+pub mod secrets;
 pub mod test;
 
 use crate::gate::Gate;
 
 /// Every gate Portcullis has, in the order `--help` lists them.
 pub fn registry() -> &'static [&'static dyn Gate] {
-    &[&lint::Lint, &test::Test, &sca::Sca, &sbom::Sbom]
+    &[
+        &lint::Lint,
+        &test::Test,
+        &sca::Sca,
+        &secrets::Secrets,
+        &sbom::Sbom,
+    ]
 }
 
 /// The ids of every gate.

@@ -4,7 +4,10 @@
 
 use serde::Deserialize;
 
-use crate::gates::{lint::LintOptions, sbom::SbomOptions, sca::ScaOptions, test::TestOptions};
+use crate::gates::{
+    lint::LintOptions, sbom::SbomOptions, sca::ScaOptions, secrets::SecretsOptions,
+    test::TestOptions,
+};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,4 +20,6 @@ pub struct GateOptions {
     pub sca: ScaOptions,
     #[serde(default)]
     pub sbom: SbomOptions,
+    #[serde(default)]
+    pub secrets: SecretsOptions,
 }

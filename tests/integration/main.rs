@@ -10,3 +10,4 @@ mod reports;
 mod sbom;
 mod sca;
 mod test_gate;
+mod secrets;

@@ -4,6 +4,7 @@
 //! in [`crate::policy::GateOptions`], fixtures, snapshots and a docs page.
 
 pub mod lint;
+pub mod sast;
 pub mod sbom;
 pub mod sca;
 pub mod test;
@@ -12,7 +13,13 @@ use crate::gate::Gate;
 
 /// Every gate Portcullis has, in the order `--help` lists them.
 pub fn registry() -> &'static [&'static dyn Gate] {
-    &[&lint::Lint, &test::Test, &sca::Sca, &sbom::Sbom]
+    &[
+        &lint::Lint,
+        &test::Test,
+        &sast::Sast,
+        &sca::Sca,
+        &sbom::Sbom,
+    ]
 }
 
 /// The ids of every gate.

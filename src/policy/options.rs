@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::gates::{lint::LintOptions, sbom::SbomOptions, sca::ScaOptions, test::TestOptions};
+use crate::gates::{
+    lint::LintOptions, sast::SastOptions, sbom::SbomOptions, sca::ScaOptions, test::TestOptions,
+};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,6 +15,8 @@ pub struct GateOptions {
     pub lint: LintOptions,
     #[serde(default)]
     pub test: TestOptions,
+    #[serde(default)]
+    pub sast: SastOptions,
     #[serde(default)]
     pub sca: ScaOptions,
     #[serde(default)]

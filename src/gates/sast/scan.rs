@@ -129,7 +129,16 @@ impl Engine {
         scan.parsed = true;
 
         // One traversal: note recovery points and markers, run the rules.
-        let root = language.ast_grep(source);
+        let mut root = language.ast_grep(source);
+        if language == SastLanguage::Rust
+            && root.root().get_inner_node().has_error()
+            && let Some(patched) = blank_attributes_in_errors(&root, source)
+        {
+            let reparsed = language.ast_grep(&patched);
+            if !reparsed.root().get_inner_node().has_error() {
+                root = reparsed;
+            }
+        }
         let mut matches: Vec<(usize, std::ops::Range<usize>, String)> = Vec::new();
         let mut markers: Vec<Marker> = Vec::new();
         let mut macro_bodies: Vec<std::ops::Range<usize>> = Vec::new();
@@ -313,6 +322,82 @@ impl Engine {
     }
 }
 
+/// HACK: tree-sitter-rust (0.24) has no attributes on struct pattern
+/// fields, so valid code such as `let S { #[cfg(x)] f, .. } = s;` does not
+/// parse (shared case 020, the same grammar gap semgrep has:
+/// https://github.com/semgrep/semgrep/issues/10471). When a Rust file has
+/// errors, the attributes on the lines with errors are blanked with
+/// spaces (same bytes, same lines and columns) and the file is parsed again;
+/// the second tree is used only if it has no errors at all. No rule in the
+/// pack looks at attributes inside expressions or patterns.
+fn blank_attributes_in_errors(
+    root: &ast_grep_core::AstGrep<ast_grep_core::tree_sitter::StrDoc<SastLanguage>>,
+    source: &str,
+) -> Option<String> {
+    let bytes = source.as_bytes();
+    let mut patched = bytes.to_vec();
+    let mut changed = false;
+
+    // From the line of the first error to the line of the last one: an
+    // error is often reported before the attribute that caused it.
+    let errors: Vec<std::ops::Range<usize>> = root
+        .root()
+        .dfs()
+        .filter(|node| node.is_error())
+        .map(|node| node.range())
+        .collect();
+    let first = errors.iter().map(|r| r.start).min()?;
+    let last = errors.iter().map(|r| r.end).max()?;
+    let start = source.get(..first)?.rfind('\n').map_or(0, |at| at + 1);
+    let end = source
+        .get(last..)?
+        .find('\n')
+        .map_or(source.len(), |at| last + at);
+
+    let mut at = start;
+    while let Some(found) = source.get(at..end).and_then(|text| text.find("#[")) {
+        let open = at + found;
+        let Some(close) = closing_bracket(bytes, open + 1) else {
+            break;
+        };
+        if bytes[open..=close].is_ascii() {
+            for byte in &mut patched[open..=close] {
+                if *byte != b'\n' {
+                    *byte = b' ';
+                }
+            }
+            changed = true;
+        }
+        at = close + 1;
+    }
+    changed.then(|| String::from_utf8(patched).ok()).flatten()
+}
+
+/// The index of the `]` that closes the `[` at `open`, skipping string
+/// literals.
+fn closing_bracket(bytes: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut index = open;
+    while index < bytes.len() {
+        match (in_string, bytes[index]) {
+            (true, b'\\') => index += 1,
+            (true, b'"') => in_string = false,
+            (false, b'"') => in_string = true,
+            (false, b'[') => depth += 1,
+            (false, b']') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(index);
+                }
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    None
+}
+
 /// How deep macros inside macros are followed.
 const MAX_MACRO_DEPTH: usize = 4;
 /// A macro body is parsed as the arguments of a call inside a function.
@@ -449,6 +534,18 @@ mod tests {
         let scan = engine(UNWRAP).scan("sast", "a.rs", SastLanguage::Rust, dsl);
         assert!(scan.findings.is_empty());
         assert_eq!(scan.parse_error_line, None);
+    }
+
+    #[test]
+    fn attributes_on_pattern_fields_do_not_break_parsing() {
+        let source = "fn f(l: L) -> u8 {\n    let L {\n        a,\n        #[cfg(x)]\n        b,\n        ..\n    } = l;\n    a.unwrap()\n}\n";
+        let scan = engine(UNWRAP).scan("sast", "a.rs", SastLanguage::Rust, source);
+        assert_eq!(scan.parse_error_line, None);
+        let location = scan.findings[0].location.clone().expect("location");
+        assert_eq!(
+            (location.start_line, location.start_column),
+            (Some(8), Some(5))
+        );
     }
 
     #[test]

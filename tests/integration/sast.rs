@@ -392,3 +392,43 @@ fn policy_rules_add_to_or_replace_the_default_pack() {
         report.warnings
     );
 }
+
+/// The shared corpus file with planted patterns and near-misses for the
+/// five benchmark rules (bench/rules/semgrep-five.yml, the same five as the
+/// semgrep benchmark config). semgrep 1.185 reports the same set except the
+/// `transmute::<u32, f32>` turbofish call (line 15) and the `md5::compute`
+/// inside `format!` (line 39), which it misses.
+#[test]
+fn rust_positive_corpus_matches_expected_with_benchmark_rules() {
+    let root = common::shared_path("corpus/sast/rust-positive");
+    let policy = portcullis::policy::Policy::load(&repo_root().join("bench/sast-policy.toml"))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let result = common::run(&root, policy, &["sast"]);
+    let report = sast_report(&result);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let found: Vec<(String, u32)> = hits(report)
+        .into_iter()
+        .map(|(rule, path, line)| {
+            assert_eq!(path, "src/lib.rs");
+            (rule, line)
+        })
+        .collect();
+    let mut expected: Vec<(String, u32)> = [
+        ("rust-unsafe-block", 7),
+        ("rust-unsafe-block", 11),
+        ("rust-unsafe-block", 15),
+        ("rust-mem-transmute", 11),
+        ("rust-mem-transmute", 15),
+        ("rust-command-shell-c", 19),
+        ("rust-command-shell-c", 23),
+        ("rust-tls-verification-disabled", 27),
+        ("rust-tls-verification-disabled", 35),
+        ("rust-weak-hash", 39),
+        ("rust-weak-hash", 44),
+    ]
+    .into_iter()
+    .map(|(rule, line)| (rule.to_owned(), line))
+    .collect();
+    expected.sort();
+    assert_eq!(found, expected);
+}

@@ -289,3 +289,6 @@ fn rule_error(err: rules::RuleLoadError) -> GateError {
 
 #[cfg(test)]
 mod pack_tests;
+
+#[cfg(test)]
+mod docs_tests;

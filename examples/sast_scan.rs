@@ -27,7 +27,9 @@ fn main() -> anyhow::Result<ExitCode> {
     let mut policy = Policy::discover(&root, policy_path.as_deref())?;
     policy.restrict(Some(&["sast".to_owned()]), &[]);
 
-    let today = jiff::Zoned::now().date();
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
     let pipeline =
         Pipeline::new(policy, RunSettings::new(today), RepoView::new(&root)?).partial(true);
     let result = tokio::runtime::Runtime::new()?.block_on(pipeline.run(Arc::new(Silent)));

@@ -27,8 +27,8 @@ fn main() -> anyhow::Result<ExitCode> {
     let mut policy = Policy::discover(&root, policy_path.as_deref())?;
     policy.restrict(Some(&["sast".to_owned()]), &[]);
 
-    let today = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
+    let today = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
         .date();
     let pipeline =
         Pipeline::new(policy, RunSettings::new(today), RepoView::new(&root)?).partial(true);

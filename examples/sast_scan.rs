@@ -38,6 +38,9 @@ fn main() -> anyhow::Result<ExitCode> {
         for error in &gate.errors {
             eprintln!("error: {error}");
         }
+        for warning in &gate.warnings {
+            eprintln!("warning: {warning}");
+        }
         for finding in &gate.findings {
             let location = finding.location.as_ref();
             println!(

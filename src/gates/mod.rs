@@ -4,6 +4,7 @@
 //! in [`crate::policy::GateOptions`], fixtures, snapshots and a docs page.
 
 pub mod lint;
+pub mod sast;
 pub mod sbom;
 pub mod sca;
 pub mod secrets;
@@ -16,6 +17,7 @@ pub fn registry() -> &'static [&'static dyn Gate] {
     &[
         &lint::Lint,
         &test::Test,
+        &sast::Sast,
         &sca::Sca,
         &secrets::Secrets,
         &sbom::Sbom,

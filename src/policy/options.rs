@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use crate::gates::{
-    lint::LintOptions, sbom::SbomOptions, sca::ScaOptions, secrets::SecretsOptions,
-    test::TestOptions,
+    lint::LintOptions, sast::SastOptions, sbom::SbomOptions, sca::ScaOptions,
+    secrets::SecretsOptions, test::TestOptions,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -16,6 +16,8 @@ pub struct GateOptions {
     pub lint: LintOptions,
     #[serde(default)]
     pub test: TestOptions,
+    #[serde(default)]
+    pub sast: SastOptions,
     #[serde(default)]
     pub sca: ScaOptions,
     #[serde(default)]

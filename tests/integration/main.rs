@@ -11,3 +11,4 @@ mod sbom;
 mod sca;
 mod test_gate;
 mod secrets;
+mod sast;

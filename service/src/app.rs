@@ -1,0 +1,149 @@
+//! The application state and the router. `build_router` is the one place the
+//! middleware stack is assembled; `main` only binds, serves and shuts down,
+//! and tests call `build_router` directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+use crate::application::auth::TokenVerifier;
+use crate::application::messages::MessageService;
+use crate::application::rate_limit::{RateLimitPolicy, RateLimitStore};
+use crate::application::secrets::SecretsProvider;
+use crate::presentation::middleware::body_limit::SizeLimits;
+use crate::presentation::middleware::{
+    auth, body_limit, csrf, rate_limit, request_id, security_headers, timeout,
+};
+use crate::presentation::{openapi, routes};
+
+/// Everything a request may need, shared by all of them. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The messages use cases.
+    pub messages: MessageService,
+    /// Access-token verification.
+    pub verifier: TokenVerifier,
+    /// Secrets (the CSRF key), cached.
+    pub secrets: Arc<dyn SecretsProvider>,
+    /// Where rate-limit state lives.
+    pub rate_limits: Arc<dyn RateLimitStore>,
+    /// The limits.
+    pub rate_policy: Arc<RateLimitPolicy>,
+    /// Header and body size limits.
+    pub size_limits: SizeLimits,
+    /// Deadline of one request.
+    pub request_timeout: Duration,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0)
+}
+
+/// The routes with the full middleware stack.
+pub fn build_router(state: AppState) -> Router {
+    // Outermost first. `ServiceBuilder` runs layers top to bottom:
+    //  1. request id, span and access log (sees every response, so logs all)
+    //  2. Authorization and Cookie marked sensitive, so nothing that prints
+    //     headers can print them
+    //  3. security headers on every response, errors from every layer below
+    //  4. a deadline for the request
+    //  5. header and body size limits
+    //  6. rate limit (per verified user, else per address)
+    //  7. CSRF for cookie-authenticated unsafe methods
+    //  8. authentication (handlers take the user through `AuthUser`)
+    // There is no CORS layer on purpose: the API is same-origin only, and
+    // without CORS headers browsers refuse cross-origin reads.
+    let stack = ServiceBuilder::new()
+        .layer(from_fn(request_id::layer))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::COOKIE,
+        ]))
+        .layer(map_response(security_headers::layer))
+        .layer(from_fn_with_state(state.request_timeout, timeout::layer))
+        .layer(from_fn_with_state(state.size_limits, body_limit::layer))
+        .layer(from_fn_with_state(state.clone(), rate_limit::layer))
+        .layer(from_fn_with_state(state.clone(), csrf::layer))
+        .layer(from_fn_with_state(state.clone(), auth::layer));
+
+    bare_router(state.clone())
+        // A second, independent body limit inside the handlers' extractors.
+        .layer(DefaultBodyLimit::max(state.size_limits.body_bytes))
+        .layer(stack)
+}
+
+/// The routes without any middleware: used by the load benchmark to measure
+/// what the stack costs, and never served.
+pub fn bare_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .route("/api/v1/csrf", get(routes::issue_csrf))
+        .route(
+            "/api/v1/session",
+            axum::routing::post(routes::create_session).delete(routes::delete_session),
+        )
+        .route("/api/v1/messages", get(routes::list_messages).post(routes::create_message))
+        .route(
+            "/api/v1/messages/{id}",
+            get(routes::read_message).put(routes::update_message).delete(routes::delete_message),
+        )
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A complete state on in-memory SQLite, a key source with no keys and a
+    //! temporary secrets directory, for unit tests of single layers.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::application::auth::{KeyError, KeySource, TokenPolicy};
+    use crate::infrastructure::db::Database;
+    use crate::infrastructure::rate_store::MemoryStore;
+    use crate::infrastructure::secrets::DirectorySecrets;
+
+    #[derive(Debug)]
+    struct NoKeys;
+
+    #[async_trait::async_trait]
+    impl KeySource for NoKeys {
+        async fn key(&self, _kid: &str) -> Result<Arc<jsonwebtoken::DecodingKey>, KeyError> {
+            Err(KeyError::UnknownKid)
+        }
+        async fn is_ready(&self) -> bool {
+            false
+        }
+    }
+
+    pub(crate) async fn state() -> AppState {
+        let db = Database::connect("sqlite::memory:", None, 1).await.unwrap();
+        db.migrate().await.unwrap();
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::fs::write(dir.join(csrf::SIGNING_KEY_SECRET), [42u8; 32]).unwrap();
+        let policy = TokenPolicy {
+            issuer: "https://issuer.test".into(),
+            audience: "portcullis".into(),
+            cache_ttl: Duration::from_secs(60),
+        };
+        AppState {
+            messages: MessageService::new(Arc::new(db)),
+            verifier: TokenVerifier::new(Arc::new(NoKeys), &policy),
+            secrets: Arc::new(DirectorySecrets::new(dir)),
+            rate_limits: Arc::new(MemoryStore::new()),
+            rate_policy: Arc::new(RateLimitPolicy::default()),
+            size_limits: SizeLimits::default(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Layer 3: a deadline for the whole request, so a slow dependency cannot pin
+//! connections and memory forever. Expiry answers 503 `timeout`.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+
+use crate::presentation::error::ApiError;
+
+/// The middleware; the state is the deadline.
+pub async fn layer(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(
+            "timeout",
+            "the request took too long",
+            format!("request exceeded {} ms", deadline.as_millis()),
+        )
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::presentation::middleware::test_support::{body_json, call};
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
+    #[tokio::test]
+    async fn slow_handlers_get_503() {
+        let app = Router::new()
+            .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }))
+            .layer(axum::middleware::from_fn_with_state(Duration::from_millis(20), layer));
+        let response = call(app, axum::http::Request::get("/slow").body(Body::empty()).unwrap()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body_json(response).await["error"]["code"], "timeout");
+    }
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests of the service over real HTTP on loopback: one test per
+//! defence, with a local JWKS server and keys made in the test. The
+//! repository tests run against SQLite and, when reachable, the PostgreSQL on
+//! loopback; the shared rate limit runs against the Redis on loopback.
+
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod bad_input;
+mod common;
+mod csrf;
+mod headers;
+mod limits;
+mod messages;
+mod redis_limit;
+mod repository;

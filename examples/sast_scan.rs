@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let policy_path = args.next().map(PathBuf::from);
-    let mut policy = Policy::discover(&root, policy_path.as_deref())?;
+    let mut policy = Policy::discover(&root, policy_path.as_deref(), &[])?;
     policy.restrict(Some(&["sast".to_owned()]), &[]);
 
     let today = jiff::tz::TimeZone::UTC

@@ -28,10 +28,23 @@ fn main() -> anyhow::Result<()> {
             Payload::Secret(secret) => secret.redacted.as_str(),
             _ => "",
         };
-        let location = finding.location.as_ref().map(|l| l.to_string()).unwrap_or_default();
-        let suppressed = if finding.is_suppressed() { " (suppressed)" } else { "" };
+        let location = finding
+            .location
+            .as_ref()
+            .map(|l| l.to_string())
+            .unwrap_or_default();
+        let suppressed = if finding.is_suppressed() {
+            " (suppressed)"
+        } else {
+            ""
+        };
         println!("{location}\t{}\t{redacted}{suppressed}", finding.rule_id);
     }
-    println!("# findings={} stats={:?} errors={}", findings.len(), collected.stats, collected.errors.len());
+    println!(
+        "# findings={} stats={:?} errors={}",
+        findings.len(),
+        collected.stats,
+        collected.errors.len()
+    );
     Ok(())
 }

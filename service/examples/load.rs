@@ -41,7 +41,11 @@ async fn serve(router: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
     });
     addr
 }
@@ -55,7 +59,10 @@ struct Report {
 
 async fn drive(url: String, token: Arc<String>, seconds: u64, connections: usize) -> Report {
     // Warm up connections and caches for a moment before measuring.
-    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap();
     for _ in 0..connections {
         let _ = client.get(&url).bearer_auth(token.as_str()).send().await;
     }
@@ -91,41 +98,81 @@ async fn drive(url: String, token: Arc<String>, seconds: u64, connections: usize
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let percentile = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0);
-    Report { rps: latencies.len() as f64 / elapsed, p50_us: percentile(0.50), p99_us: percentile(0.99), errors }
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Report {
+        rps: latencies.len() as f64 / elapsed,
+        p50_us: percentile(0.50),
+        p99_us: percentile(0.99),
+        errors,
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5).clamp(1, 60);
-    let connections: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16).clamp(1, 256);
+    let seconds: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5)
+        .clamp(1, 60);
+    let connections: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(16)
+        .clamp(1, 256);
 
     // The production log format, written to a sink: formatting each access
     // line is part of what the stack costs.
-    tracing_subscriber::fmt().json().with_current_span(true).with_writer(std::io::sink).init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_writer(std::io::sink)
+        .init();
 
     // Keys, JWKS endpoint and a token, all made here.
     let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
     let jwk = json!({ "kty": "RSA", "kid": "bench", "alg": "RS256", "use": "sig",
         "n": b64(pair.public_key().modulus().big_endian_without_leading_zero()),
         "e": b64(pair.public_key().exponent().big_endian_without_leading_zero()) });
-    let jwks = axum::Router::new().route("/jwks.json", get(move || { let set = json!({ "keys": [jwk.clone()] }); async move { Json(set) } }));
+    let jwks = axum::Router::new().route(
+        "/jwks.json",
+        get(move || {
+            let set = json!({ "keys": [jwk.clone()] });
+            async move { Json(set) }
+        }),
+    );
     let jwks_addr = serve(jwks).await;
 
     let now = u64::try_from(jiff::Timestamp::now().as_second()).unwrap();
     let claims = json!({ "sub": "bench-user", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 3600 });
-    let input = format!("{}.{}", b64(r#"{"alg":"RS256","typ":"JWT","kid":"bench"}"#), b64(claims.to_string()));
+    let input = format!(
+        "{}.{}",
+        b64(r#"{"alg":"RS256","typ":"JWT","kid":"bench"}"#),
+        b64(claims.to_string())
+    );
     let mut signature = vec![0u8; pair.public_modulus_len()];
-    pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature).unwrap();
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
     let token = Arc::new(format!("{input}.{}", b64(signature)));
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("csrf_signing_key"), [7u8; 32]).unwrap();
     let config_for = |cache_secs: u64| {
-        let mut config = service::Config::default();
-        config.secrets_dir = dir.path().to_owned();
-        config.database_url = format!("sqlite:{}", dir.path().join("bench.db").display());
+        let mut config = service::Config {
+            secrets_dir: dir.path().to_owned(),
+            database_url: format!("sqlite:{}", dir.path().join("bench.db").display()),
+            ..Default::default()
+        };
         config.auth.issuer = ISSUER.into();
         config.auth.audience = AUDIENCE.into();
         config.auth.jwks_url = format!("http://{jwks_addr}/jwks.json");
@@ -136,9 +183,15 @@ async fn main() {
         config
     };
 
-    let state = service::startup::build_state(&config_for(60)).await.unwrap();
+    let state = service::startup::build_state(&config_for(60))
+        .await
+        .unwrap();
     let user = UserId::parse("bench-user").unwrap();
-    let message = state.messages.create(&user, MessageBody::parse("hello, bench").unwrap()).await.unwrap();
+    let message = state
+        .messages
+        .create(&user, MessageBody::parse("hello, bench").unwrap())
+        .await
+        .unwrap();
     let path = format!("/api/v1/messages/{}", message.id);
 
     // The baseline: the read handler's work (scoped read, JSON view) and nothing else.
@@ -146,28 +199,46 @@ async fn main() {
     let bare = axum::Router::new()
         .route(
             "/api/v1/messages/{id}",
-            get(|State(state): State<service::AppState>, axum::extract::Path(id): axum::extract::Path<String>| async move {
-                let user = UserId::parse("bench-user").unwrap();
-                let id = MessageId::parse(&id, "id").unwrap();
-                let message = state.messages.read(&user, id).await.unwrap();
-                Json(MessageView::from(&message))
-            }),
+            get(
+                |State(state): State<service::AppState>,
+                 axum::extract::Path(id): axum::extract::Path<String>| async move {
+                    let user = UserId::parse("bench-user").unwrap();
+                    let id = MessageId::parse(&id, "id").unwrap();
+                    let message = state.messages.read(&user, id).await.unwrap();
+                    Json(MessageView::from(&message))
+                },
+            ),
         )
         .with_state(bare_state);
     let full = service::build_router(state);
-    let uncached = service::build_router(service::startup::build_state(&config_for(0)).await.unwrap());
+    let uncached =
+        service::build_router(service::startup::build_state(&config_for(0)).await.unwrap());
 
-    let (bare_addr, full_addr, uncached_addr) = (serve(bare).await, serve(full).await, serve(uncached).await);
+    let (bare_addr, full_addr, uncached_addr) =
+        (serve(bare).await, serve(full).await, serve(uncached).await);
     println!("{seconds} s per run, {connections} connections, GET {path}");
     let mut results = Vec::new();
-    for (name, addr) in [("no middleware", bare_addr), ("full stack", full_addr), ("full stack, no token cache", uncached_addr)] {
-        let report = drive(format!("http://{addr}{path}"), token.clone(), seconds, connections).await;
+    for (name, addr) in [
+        ("no middleware", bare_addr),
+        ("full stack", full_addr),
+        ("full stack, no token cache", uncached_addr),
+    ] {
+        let report = drive(
+            format!("http://{addr}{path}"),
+            token.clone(),
+            seconds,
+            connections,
+        )
+        .await;
         println!(
             "{name:<28} {:>9.0} req/s   p50 {:>6} us   p99 {:>6} us   errors {}",
             report.rps, report.p50_us, report.p99_us, report.errors
         );
         results.push(report.rps);
     }
-    println!("full stack costs {:.1}% of throughput ({:.1}% without the token cache)",
-        100.0 * (1.0 - results[1] / results[0]), 100.0 * (1.0 - results[2] / results[0]));
+    println!(
+        "full stack costs {:.1}% of throughput ({:.1}% without the token cache)",
+        100.0 * (1.0 - results[1] / results[0]),
+        100.0 * (1.0 - results[2] / results[0])
+    );
 }

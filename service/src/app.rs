@@ -85,16 +85,24 @@ pub fn bare_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
-        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .route("/api/v1/csrf", get(routes::issue_csrf))
         .route(
             "/api/v1/session",
             axum::routing::post(routes::create_session).delete(routes::delete_session),
         )
-        .route("/api/v1/messages", get(routes::list_messages).post(routes::create_message))
+        .route(
+            "/api/v1/messages",
+            get(routes::list_messages).post(routes::create_message),
+        )
         .route(
             "/api/v1/messages/{id}",
-            get(routes::read_message).put(routes::update_message).delete(routes::delete_message),
+            get(routes::read_message)
+                .put(routes::update_message)
+                .delete(routes::delete_message),
         )
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

@@ -133,14 +133,21 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { per_second: 10, per_minute: 60, per_hour: 1000 }
+        Self {
+            per_second: 10,
+            per_minute: 60,
+            per_hour: 1000,
+        }
     }
 }
 
 impl RateLimitConfig {
     /// The policy these limits describe.
     pub fn policy(&self) -> RateLimitPolicy {
-        let limit = |count, secs| Limit { count, period: Duration::from_secs(secs) };
+        let limit = |count, secs| Limit {
+            count,
+            period: Duration::from_secs(secs),
+        };
         RateLimitPolicy {
             limits: vec![
                 limit(self.per_second, 1),
@@ -167,10 +174,14 @@ impl Config {
     }
 
     fn parse_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text)
-            .map_err(|err| ConfigError::Parse { path: path.to_owned(), message: err.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -201,12 +212,20 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.to_owned() });
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
         if self.auth.issuer.is_empty() {
             return invalid("auth.issuer", "set the issuer tokens must name in `iss`");
         }
         if self.auth.audience.is_empty() {
-            return invalid("auth.audience", "set the audience tokens must name in `aud`");
+            return invalid(
+                "auth.audience",
+                "set the audience tokens must name in `aud`",
+            );
         }
         match reqwest::Url::parse(&self.auth.jwks_url) {
             Ok(url) if url.scheme() == "https" => {}
@@ -220,7 +239,10 @@ impl Config {
             );
         }
         if self.redis_url.as_deref().is_some_and(has_password) {
-            return invalid("redis-url", "a password in the Redis URL is a secret in a setting; use an unauthenticated loopback or sidecar Redis, or TLS with ACLs");
+            return invalid(
+                "redis-url",
+                "a password in the Redis URL is a secret in a setting; use an unauthenticated loopback or sidecar Redis, or TLS with ACLs",
+            );
         }
         let limits = &self.rate_limit;
         if limits.per_second == 0 || limits.per_minute == 0 || limits.per_hour == 0 {
@@ -236,7 +258,10 @@ impl Config {
 fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or("");
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn has_password(url: &str) -> bool {
@@ -248,7 +273,14 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+        // The last pair for a name wins, so a test can override a default.
+        move |name| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
     }
 
     const AUTH: &[(&str, &str)] = &[
@@ -262,21 +294,36 @@ mod tests {
         let config = Config::load(None, env(AUTH)).unwrap_or_else(|err| panic!("{err}"));
         assert!(config.bind.ip().is_loopback());
         assert_eq!(config.body_limit_bytes, 1024 * 1024);
-        assert!(matches!(Config::load(None, env(&[])), Err(ConfigError::Invalid { key: "auth.issuer", .. })));
+        assert!(matches!(
+            Config::load(None, env(&[])),
+            Err(ConfigError::Invalid {
+                key: "auth.issuer",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn refuses_passwords_in_urls_and_plain_http_keys() {
         let mut pairs = AUTH.to_vec();
         pairs.push(("SERVICE_DATABASE_URL", "postgres://app:hunter2@db/app"));
-        let err = Config::load(None, env(&pairs)).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("database_password") && !err.contains("hunter2"), "{err}");
+        let err = Config::load(None, env(&pairs))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("database_password") && !err.contains("hunter2"),
+            "{err}"
+        );
 
         let mut pairs = AUTH.to_vec();
         pairs.push(("SERVICE_AUTH_JWKS_URL", "http://issuer.test/jwks.json"));
         assert!(Config::load(None, env(&pairs)).is_err());
-        pairs.push(("SERVICE_AUTH_JWKS_URL", "http://127.0.0.1:9/jwks.json"));
-        let loopback = [AUTH, &[("SERVICE_AUTH_JWKS_URL", "http://127.0.0.1:9/jwks.json")]].concat();
+        let loopback = [
+            AUTH,
+            &[("SERVICE_AUTH_JWKS_URL", "http://127.0.0.1:9/jwks.json")],
+        ]
+        .concat();
         assert!(Config::load(None, env(&loopback)).is_ok());
     }
 
@@ -284,8 +331,12 @@ mod tests {
     fn unknown_keys_in_the_file_are_errors() {
         let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("{err}"));
         let path = dir.path().join("service.toml");
-        std::fs::write(&path, "bind = \"127.0.0.1:1\"\nbodylimit = 3\n").unwrap_or_else(|err| panic!("{err}"));
-        let err = Config::load(Some(&path), env(AUTH)).err().map(|e| e.to_string()).unwrap_or_default();
+        std::fs::write(&path, "bind = \"127.0.0.1:1\"\nbodylimit = 3\n")
+            .unwrap_or_else(|err| panic!("{err}"));
+        let err = Config::load(Some(&path), env(AUTH))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("bodylimit"), "{err}");
     }
 }

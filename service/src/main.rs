@@ -46,7 +46,8 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match service::Config::load(cli.config.as_deref(), |name| std::env::var(name).ok()) {
+    let config = match service::Config::load(cli.config.as_deref(), |name| std::env::var(name).ok())
+    {
         Ok(config) => config,
         Err(err) => {
             init_logging();
@@ -82,11 +83,14 @@ async fn serve(config: service::Config) -> Result<(), Box<dyn std::error::Error>
     tracing::info!(addr = %listener.local_addr()?, "listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
-        });
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
 
     // The grace period starts at the signal, not at startup.
     let grace = Duration::from_secs(config.shutdown_grace_secs);

@@ -66,7 +66,10 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
     )
     .await
     .map_err(|err| StartupError::Database(err.to_string()))?;
-    database.migrate().await.map_err(|err| StartupError::Database(err.to_string()))?;
+    database
+        .migrate()
+        .await
+        .map_err(|err| StartupError::Database(err.to_string()))?;
 
     let auth = &config.auth;
     let jwks = JwksClient::new(JwksSettings {
@@ -89,7 +92,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
 
     let rate_limits: Arc<dyn RateLimitStore> = match &config.redis_url {
         Some(url) => Arc::new(
-            RedisStore::connect(url).await.map_err(|err| StartupError::RateLimit(err.to_string()))?,
+            RedisStore::connect(url)
+                .await
+                .map_err(|err| StartupError::RateLimit(err.to_string()))?,
         ),
         None => Arc::new(MemoryStore::new()),
     };
@@ -100,7 +105,10 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
         secrets,
         rate_limits,
         rate_policy: Arc::new(config.rate_limit.policy()),
-        size_limits: SizeLimits { body_bytes: config.body_limit_bytes, ..SizeLimits::default() },
+        size_limits: SizeLimits {
+            body_bytes: config.body_limit_bytes,
+            ..SizeLimits::default()
+        },
         request_timeout: Duration::from_secs(config.request_timeout_secs),
     })
 }

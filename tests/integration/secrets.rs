@@ -333,14 +333,27 @@ fn fake_token(seed: u64) -> String {
     format!(
         "gh{}_{}",
         "p",
-        random.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 36)
+        random.pick(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            36
+        )
     )
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = std::process::Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.invalid"])
-        .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
@@ -377,9 +390,17 @@ fn history_mode_finds_a_deleted_secret_and_names_the_commit() {
     git(root, &["add", "."]);
     git(root, &["commit", "-qm", "first"]);
     std::fs::create_dir_all(root.join("app")).expect("mkdir");
-    std::fs::write(root.join("app/config.py"), format!("# settings\nTOKEN = \"{token}\"\n")).expect("write");
+    std::fs::write(
+        root.join("app/config.py"),
+        format!("# settings\nTOKEN = \"{token}\"\n"),
+    )
+    .expect("write");
     // The same content under a second path is the same blob: scanned once.
-    std::fs::write(root.join("app/copy.py"), format!("# settings\nTOKEN = \"{token}\"\n")).expect("write");
+    std::fs::write(
+        root.join("app/copy.py"),
+        format!("# settings\nTOKEN = \"{token}\"\n"),
+    )
+    .expect("write");
     git(root, &["add", "."]);
     git(root, &["commit", "-qm", "add config"]);
     let leaking = git(root, &["rev-parse", "HEAD"]);
@@ -411,6 +432,37 @@ fn history_mode_finds_a_deleted_secret_and_names_the_commit() {
     assert_eq!(result.verdict, portcullis::pipeline::Verdict::Failed);
 }
 
+/// A secret left untouched by later commits is still credited to the commit
+/// that added it, not to the newest commit that holds it (the history walk
+/// starts at the tip, so it must be reordered parents first).
+#[test]
+fn history_mode_credits_the_commit_that_introduced_a_secret() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("README.md"), "hello\n").expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "first"]);
+    let config = format!("TOKEN = \"{}\"\n", fake_token(11));
+    std::fs::write(root.join("config.py"), config).expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "add config"]);
+    let leaking = git(root, &["rev-parse", "HEAD"]);
+    for index in 0..5 {
+        std::fs::write(root.join("README.md"), format!("edit {index}\n")).expect("write");
+        git(root, &["commit", "-qam", "unrelated"]);
+    }
+
+    let result = common::run(root, secrets_policy("mode = \"history\""), &["secrets"]);
+    let report = gate_report(&result);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let portcullis::finding::Payload::Secret(payload) = &report.findings[0].payload else {
+        panic!("secret payload");
+    };
+    assert_eq!(payload.commit.as_deref(), Some(leaking.as_str()));
+    assert_eq!(report.stats.get("commits"), Some(&7));
+}
+
 #[test]
 fn history_mode_on_a_shallow_clone_warns_and_scans_what_is_there() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -423,10 +475,21 @@ fn history_mode_on_a_shallow_clone_warns_and_scans_what_is_there() {
         git(&origin, &["commit", "-qm", "c"]);
     }
     let url = format!("file://{}", origin.display());
-    git(dir.path(), &["clone", "-q", "--depth", "1", &url, "shallow"]);
-    let result = common::run(&dir.path().join("shallow"), secrets_policy("mode = \"history\""), &["secrets"]);
+    git(
+        dir.path(),
+        &["clone", "-q", "--depth", "1", &url, "shallow"],
+    );
+    let result = common::run(
+        &dir.path().join("shallow"),
+        secrets_policy("mode = \"history\""),
+        &["secrets"],
+    );
     let report = gate_report(&result);
-    assert!(report.warnings.iter().any(|w| w.contains("shallow")), "{:?}", report.warnings);
+    assert!(
+        report.warnings.iter().any(|w| w.contains("shallow")),
+        "{:?}",
+        report.warnings
+    );
     assert_eq!(report.stats.get("commits"), Some(&1));
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
@@ -437,7 +500,11 @@ fn history_mode_reports_a_corrupt_object_without_panicking() {
     let root = dir.path();
     git(root, &["init", "-q"]);
     std::fs::write(root.join("a.txt"), "some text that will be corrupted\n").expect("write");
-    std::fs::write(root.join("b.txt"), format!("TOKEN = \"{}\"\n", fake_token(11))).expect("write");
+    std::fs::write(
+        root.join("b.txt"),
+        format!("TOKEN = \"{}\"\n", fake_token(11)),
+    )
+    .expect("write");
     git(root, &["add", "."]);
     git(root, &["commit", "-qm", "c"]);
     let blob = git(root, &["rev-parse", "HEAD:a.txt"]);
@@ -450,8 +517,15 @@ fn history_mode_reports_a_corrupt_object_without_panicking() {
 
     let result = common::run(root, secrets_policy("mode = \"history\""), &["secrets"]);
     let report = gate_report(&result);
-    assert!(!report.errors.is_empty(), "a corrupt object must be an error");
-    assert!(report.errors.iter().any(|e| e.contains("a.txt")), "{:?}", report.errors);
+    assert!(
+        !report.errors.is_empty(),
+        "a corrupt object must be an error"
+    );
+    assert!(
+        report.errors.iter().any(|e| e.contains("a.txt")),
+        "{:?}",
+        report.errors
+    );
     // The rest is still scanned.
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.outcome, portcullis::pipeline::Outcome::Errored);
@@ -462,13 +536,25 @@ fn staged_mode_scans_only_what_commit_would_record() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
     git(root, &["init", "-q"]);
-    std::fs::write(root.join("old.py"), format!("TOKEN = \"{}\"\n", fake_token(21))).expect("write");
+    std::fs::write(
+        root.join("old.py"),
+        format!("TOKEN = \"{}\"\n", fake_token(21)),
+    )
+    .expect("write");
     git(root, &["add", "."]);
     git(root, &["commit", "-qm", "c"]);
     // Staged: a new secret. Unstaged: another one, only in the worktree.
-    std::fs::write(root.join("staged.py"), format!("\n\nTOKEN = \"{}\"\n", fake_token(22))).expect("write");
+    std::fs::write(
+        root.join("staged.py"),
+        format!("\n\nTOKEN = \"{}\"\n", fake_token(22)),
+    )
+    .expect("write");
     git(root, &["add", "staged.py"]);
-    std::fs::write(root.join("unstaged.py"), format!("TOKEN = \"{}\"\n", fake_token(23))).expect("write");
+    std::fs::write(
+        root.join("unstaged.py"),
+        format!("TOKEN = \"{}\"\n", fake_token(23)),
+    )
+    .expect("write");
 
     let result = common::run(root, secrets_policy("mode = \"staged\""), &["secrets"]);
     let report = gate_report(&result);
@@ -484,7 +570,8 @@ fn bad_input_in_the_tree_is_scanned_or_skipped_and_counted() {
     let token = fake_token(31);
     // Invalid UTF-8 around a secret: still found.
     let mut bytes = b"\xff\xfe\xfd junk\n".to_vec();
-    bytes.extend_from_slice(format!("TOKEN = \"{token}\" \xc3\n").as_bytes());
+    bytes.extend_from_slice(format!("TOKEN = \"{token}\" ").as_bytes());
+    bytes.extend_from_slice(b"\xc3\n");
     std::fs::write(root.join("latin1.txt"), &bytes).expect("write");
     // Binary: skipped and counted.
     std::fs::write(root.join("blob.bin"), [0u8, 1, 2, 3, 0, 255]).expect("write");
@@ -495,7 +582,11 @@ fn bad_input_in_the_tree_is_scanned_or_skipped_and_counted() {
     // A deep tree.
     let deep: std::path::PathBuf = (0..60).map(|i| format!("d{i}")).collect();
     std::fs::create_dir_all(root.join(&deep)).expect("mkdir");
-    std::fs::write(root.join(&deep).join("deep.env"), format!("TOKEN={token}\n")).expect("write");
+    std::fs::write(
+        root.join(&deep).join("deep.env"),
+        format!("TOKEN={token}\n"),
+    )
+    .expect("write");
     // A symlink loop.
     #[cfg(unix)]
     std::os::unix::fs::symlink(root, root.join("loop")).expect("symlink");
@@ -514,7 +605,11 @@ fn bad_input_in_the_tree_is_scanned_or_skipped_and_counted() {
     let result = common::run(root, secrets_policy("max-file-size = 100000"), &["secrets"]);
     let report = gate_report(&result);
     assert_eq!(report.stats.get("skipped_large"), Some(&1));
-    assert!(report.warnings.iter().any(|w| w.contains("app.min.js")), "{:?}", report.warnings);
+    assert!(
+        report.warnings.iter().any(|w| w.contains("app.min.js")),
+        "{:?}",
+        report.warnings
+    );
 }
 
 #[test]
@@ -537,7 +632,10 @@ fn a_user_rule_that_does_not_compile_errors_with_rule_id_and_line() {
     let report = gate_report(&result);
     assert_eq!(report.outcome, portcullis::pipeline::Outcome::Errored);
     let text = report.errors.join("\n");
-    assert!(text.contains("bad-one") && text.contains("rules.toml") && text.contains("line 10"), "{text}");
+    assert!(
+        text.contains("bad-one") && text.contains("rules.toml") && text.contains("line 10"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -559,7 +657,10 @@ fn inline_suppressions_are_counted_and_need_a_reason() {
     assert_eq!(report.suppressed_count(), 1);
     assert_eq!(report.stats.get("suppressed_inline"), Some(&1));
     let rules: BTreeSet<&str> = report.failing().map(|f| f.rule_id.as_str()).collect();
-    assert_eq!(rules, BTreeSet::from(["github-pat", "secret-allow-without-reason"]));
+    assert_eq!(
+        rules,
+        BTreeSet::from(["github-pat", "secret-allow-without-reason"])
+    );
 }
 
 #[test]
@@ -567,7 +668,11 @@ fn fingerprints_survive_moved_lines_and_differ_across_secrets() {
     let scanner = default_scanner();
     let token = fake_token(51);
     let a = scan_text(&scanner, "a.py", &format!("T = \"{token}\"\n"));
-    let b = scan_text(&scanner, "a.py", &format!("\n\n# moved\nT   =   \"{token}\"\n"));
+    let b = scan_text(
+        &scanner,
+        "a.py",
+        &format!("\n\n# moved\nT   =   \"{token}\"\n"),
+    );
     let c = scan_text(&scanner, "a.py", &format!("T = \"{}\"\n", fake_token(52)));
     assert_eq!(a[0].fingerprint, b[0].fingerprint);
     assert_ne!(a[0].fingerprint, c[0].fingerprint);
@@ -580,7 +685,17 @@ fn this_repository_passes_its_own_secrets_gate() {
         .findings
         .iter()
         .filter(|f| !f.is_suppressed())
-        .map(|f| format!("{} {} {}", f.rule_id, f.location.as_ref().map(|l| l.to_string()).unwrap_or_default(), f.message))
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f.rule_id,
+                f.location
+                    .as_ref()
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
+                f.message
+            )
+        })
         .collect();
     assert!(open.is_empty(), "{}", open.join("\n"));
     assert!(collected.errors.is_empty());

@@ -121,13 +121,17 @@ struct Claims {
     iss: String,
 }
 
+/// Recently verified tokens by SHA-256 of the token, with when they were
+/// verified.
+type VerifiedCache = Arc<Mutex<HashMap<[u8; 32], (Instant, VerifiedToken)>>>;
+
 /// Verifies access tokens. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     keys: Arc<dyn KeySource>,
     validation: Arc<Validation>,
     cache_ttl: Duration,
-    cache: Arc<Mutex<HashMap<[u8; 32], (Instant, VerifiedToken)>>>,
+    cache: VerifiedCache,
 }
 
 impl TokenVerifier {
@@ -182,7 +186,10 @@ impl TokenVerifier {
             return Err(AuthError::NotYetValid);
         }
         let user = UserId::parse(&claims.sub).map_err(|_| AuthError::Claims)?;
-        let verified = VerifiedToken { user, expires_at: claims.exp };
+        let verified = VerifiedToken {
+            user,
+            expires_at: claims.exp,
+        };
         self.remember(fingerprint, &verified);
         Ok(verified)
     }
@@ -191,7 +198,10 @@ impl TokenVerifier {
         if self.cache_ttl.is_zero() {
             return None;
         }
-        let cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let (verified_at, verified) = cache.get(fingerprint)?;
         // A cached token still has to be unexpired now, not just when it was checked.
         let is_fresh = verified_at.elapsed() < self.cache_ttl;
@@ -203,7 +213,10 @@ impl TokenVerifier {
         if self.cache_ttl.is_zero() {
             return;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if cache.len() >= CACHE_CAPACITY {
             // Crude but bounded: a flood of distinct valid tokens only costs
             // re-verification, never memory.
@@ -215,12 +228,17 @@ impl TokenVerifier {
 
 fn read_header(token: &str) -> Result<Header, AuthError> {
     let mut segments = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
+    let (Some(header), Some(_), Some(_), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
         return Err(AuthError::Malformed);
     };
-    let json = URL_SAFE_NO_PAD.decode(header).map_err(|_| AuthError::Malformed)?;
+    let json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| AuthError::Malformed)?;
     serde_json::from_slice(&json).map_err(|_| AuthError::Malformed)
 }
 
@@ -270,7 +288,12 @@ mod tests {
     }
 
     fn token(header: &str) -> String {
-        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode("{}"), "c2ln")
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode("{}"),
+            "c2ln"
+        )
     }
 
     #[tokio::test]
@@ -278,7 +301,11 @@ mod tests {
         let verifier = verifier();
         for alg in ["none", "HS256", "RS512", "PS256", "ES256", "rs256"] {
             let header = format!(r#"{{"alg":"{alg}","kid":"k1"}}"#);
-            assert_eq!(verifier.verify(&token(&header)).await, Err(AuthError::Algorithm), "{alg}");
+            assert_eq!(
+                verifier.verify(&token(&header)).await,
+                Err(AuthError::Algorithm),
+                "{alg}"
+            );
         }
         let unknown = token(r#"{"alg":"RS256","kid":"k1"}"#);
         assert_eq!(verifier.verify(&unknown).await, Err(AuthError::UnknownKey));
@@ -292,7 +319,10 @@ mod tests {
         for bad in ["", "a", "a.b", "a.b.c.d", "!!.e30.e30", "e30.e30.e30"] {
             assert!(verifier.verify(bad).await.is_err(), "{bad}");
         }
-        assert_eq!(verifier.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).await, Err(AuthError::Malformed));
+        assert_eq!(
+            verifier.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).await,
+            Err(AuthError::Malformed)
+        );
     }
 
     proptest! {

@@ -45,7 +45,9 @@ pub struct CsrfTokens {
 impl CsrfTokens {
     /// Uses `secret` (at least 32 bytes, from the secrets provider) as the key.
     pub fn new(secret: &SecretBytes) -> Self {
-        Self { key: hmac::Key::new(hmac::HMAC_SHA256, secret.expose()) }
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret.expose()),
+        }
     }
 
     /// A fresh token issued at `now_secs`.
@@ -74,7 +76,9 @@ impl CsrfTokens {
             return Err(CsrfError::Mismatch);
         }
 
-        let raw = URL_SAFE_NO_PAD.decode(header).map_err(|_| CsrfError::Invalid)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| CsrfError::Invalid)?;
         if raw.len() != TOKEN_LEN {
             return Err(CsrfError::Invalid);
         }
@@ -108,7 +112,10 @@ mod tests {
         let csrf = tokens();
         let token = csrf.issue(1_000).unwrap_or_default();
         assert_eq!(csrf.verify(Some(&token), Some(&token), 1_000), Ok(()));
-        assert_eq!(csrf.verify(Some(&token), Some(&token), 1_000 + 3600), Ok(()));
+        assert_eq!(
+            csrf.verify(Some(&token), Some(&token), 1_000 + 3600),
+            Ok(())
+        );
         assert_eq!(
             csrf.verify(Some(&token), Some(&token), 1_000 + 3601),
             Err(CsrfError::Expired)
@@ -120,19 +127,34 @@ mod tests {
         let csrf = tokens();
         let token = csrf.issue(1_000).unwrap_or_default();
         let other = csrf.issue(1_000).unwrap_or_default();
-        assert_eq!(csrf.verify(None, Some(&token), 1_000), Err(CsrfError::Missing));
-        assert_eq!(csrf.verify(Some(&token), None, 1_000), Err(CsrfError::Missing));
-        assert_eq!(csrf.verify(Some(&token), Some(&other), 1_000), Err(CsrfError::Mismatch));
+        assert_eq!(
+            csrf.verify(None, Some(&token), 1_000),
+            Err(CsrfError::Missing)
+        );
+        assert_eq!(
+            csrf.verify(Some(&token), None, 1_000),
+            Err(CsrfError::Missing)
+        );
+        assert_eq!(
+            csrf.verify(Some(&token), Some(&other), 1_000),
+            Err(CsrfError::Mismatch)
+        );
 
         // Move the timestamp forward by one second: the signature no longer holds.
         let mut raw = URL_SAFE_NO_PAD.decode(&token).unwrap_or_default();
         raw[7] ^= 1;
         let tampered = URL_SAFE_NO_PAD.encode(&raw);
-        assert_eq!(csrf.verify(Some(&tampered), Some(&tampered), 1_000), Err(CsrfError::Invalid));
+        assert_eq!(
+            csrf.verify(Some(&tampered), Some(&tampered), 1_000),
+            Err(CsrfError::Invalid)
+        );
 
         let foreign = CsrfTokens::new(&SecretBytes::new(vec![8u8; 32]));
         let theirs = foreign.issue(1_000).unwrap_or_default();
-        assert_eq!(csrf.verify(Some(&theirs), Some(&theirs), 1_000), Err(CsrfError::Invalid));
+        assert_eq!(
+            csrf.verify(Some(&theirs), Some(&theirs), 1_000),
+            Err(CsrfError::Invalid)
+        );
     }
 
     proptest! {

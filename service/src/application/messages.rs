@@ -21,7 +21,11 @@ pub trait MessageRepository: Send + Sync + fmt::Debug {
     /// The owner's message with this id, if any.
     async fn get(&self, owner: &UserId, id: MessageId) -> Result<Option<Message>, RepositoryError>;
     /// Up to `page.limit` of the owner's messages after `page.after`, by id.
-    async fn list(&self, owner: &UserId, page: PageRequest) -> Result<Vec<Message>, RepositoryError>;
+    async fn list(
+        &self,
+        owner: &UserId,
+        page: PageRequest,
+    ) -> Result<Vec<Message>, RepositoryError>;
     /// Replaces the body of the owner's message; `None` when there is none.
     async fn update(
         &self,
@@ -77,18 +81,28 @@ impl MessageService {
     /// One page of the owner's messages.
     pub async fn list(&self, owner: &UserId, page: PageRequest) -> Result<Page, MessageError> {
         // One extra row tells whether a next page exists without a count query.
-        let probe = PageRequest { limit: page.limit + 1, after: page.after };
+        let probe = PageRequest {
+            limit: page.limit + 1,
+            after: page.after,
+        };
         let mut items = self.repository.list(owner, probe).await?;
 
         let has_more = items.len() > page.limit as usize;
         items.truncate(page.limit as usize);
-        let next = if has_more { items.last().map(|m| m.id) } else { None };
+        let next = if has_more {
+            items.last().map(|m| m.id)
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
     /// The owner's message with this id.
     pub async fn read(&self, owner: &UserId, id: MessageId) -> Result<Message, MessageError> {
-        self.repository.get(owner, id).await?.ok_or(MessageError::NotFound)
+        self.repository
+            .get(owner, id)
+            .await?
+            .ok_or(MessageError::NotFound)
     }
 
     /// Replaces the body of the owner's message.

@@ -42,9 +42,18 @@ impl Default for RateLimitPolicy {
     fn default() -> Self {
         Self {
             limits: vec![
-                Limit { count: 10, period: Duration::from_secs(1) },
-                Limit { count: 60, period: Duration::from_secs(60) },
-                Limit { count: 1000, period: Duration::from_secs(3600) },
+                Limit {
+                    count: 10,
+                    period: Duration::from_secs(1),
+                },
+                Limit {
+                    count: 60,
+                    period: Duration::from_secs(60),
+                },
+                Limit {
+                    count: 1000,
+                    period: Duration::from_secs(3600),
+                },
             ],
         }
     }
@@ -120,13 +129,21 @@ mod tests {
         // Ten per second for ten seconds: the per-second limit admits all, the
         // per-minute limit stops at 60 (after its burst and refills).
         let times: Vec<u64> = (0..100).map(|i| 1_000 + i * 100).collect();
-        let admitted = run(&RateLimitPolicy::default(), &times).iter().filter(|a| **a).count();
+        let admitted = run(&RateLimitPolicy::default(), &times)
+            .iter()
+            .filter(|a| **a)
+            .count();
         assert!((60..=70).contains(&admitted), "{admitted}");
     }
 
     #[test]
     fn refused_requests_are_not_charged_and_wait_is_reported() {
-        let policy = RateLimitPolicy { limits: vec![Limit { count: 2, period: Duration::from_secs(1) }] };
+        let policy = RateLimitPolicy {
+            limits: vec![Limit {
+                count: 2,
+                period: Duration::from_secs(1),
+            }],
+        };
         let first = decide(&[], &policy, 0).unwrap_or_default();
         let second = decide(&first, &policy, 0).unwrap_or_default();
         assert_eq!(decide(&second, &policy, 0), Err(500));

@@ -66,7 +66,10 @@ impl UserId {
             return Err(ValidationError::Empty { field: FIELD });
         }
         if subject.len() > MAX_USER_ID_BYTES {
-            return Err(ValidationError::TooLong { field: FIELD, max: MAX_USER_ID_BYTES });
+            return Err(ValidationError::TooLong {
+                field: FIELD,
+                max: MAX_USER_ID_BYTES,
+            });
         }
         if subject.chars().any(char::is_control) {
             return Err(ValidationError::ControlCharacter { field: FIELD });
@@ -140,7 +143,10 @@ impl MessageBody {
             return Err(ValidationError::Empty { field: FIELD });
         }
         if text.chars().count() > MAX_BODY_CHARS {
-            return Err(ValidationError::TooLong { field: FIELD, max: MAX_BODY_CHARS });
+            return Err(ValidationError::TooLong {
+                field: FIELD,
+                max: MAX_BODY_CHARS,
+            });
         }
         // Bidirectional overrides are refused with the C0/C1 controls: they
         // make a stored message read differently from what it contains.
@@ -231,7 +237,10 @@ mod tests {
         ));
         for refused in ["a\u{0}b", "a\rb", "a\u{1b}[31m", "a\u{85}", "a\u{202E}b"] {
             assert!(
-                matches!(MessageBody::parse(refused), Err(ValidationError::ControlCharacter { .. })),
+                matches!(
+                    MessageBody::parse(refused),
+                    Err(ValidationError::ControlCharacter { .. })
+                ),
                 "{refused:?} should be refused"
             );
         }
@@ -241,7 +250,12 @@ mod tests {
     fn ids_have_one_spelling() {
         let id = MessageId::new();
         assert_eq!(MessageId::parse(&id.to_canonical(), "id"), Ok(id));
-        for bad in ["", "not-a-uuid", "0190a6e4b1c87c3a9f0e6d8b2a4c1e0f", "{0190a6e4-b1c8-7c3a-9f0e-6d8b2a4c1e0f}"] {
+        for bad in [
+            "",
+            "not-a-uuid",
+            "0190a6e4b1c87c3a9f0e6d8b2a4c1e0f",
+            "{0190a6e4-b1c8-7c3a-9f0e-6d8b2a4c1e0f}",
+        ] {
             assert!(MessageId::parse(bad, "id").is_err(), "{bad}");
         }
     }
@@ -255,7 +269,10 @@ mod tests {
 
     #[test]
     fn page_size_is_bounded() {
-        assert_eq!(PageRequest::new(None, None).map(|p| p.limit), Ok(DEFAULT_PAGE_SIZE));
+        assert_eq!(
+            PageRequest::new(None, None).map(|p| p.limit),
+            Ok(DEFAULT_PAGE_SIZE)
+        );
         assert!(PageRequest::new(Some(0), None).is_err());
         assert!(PageRequest::new(Some(MAX_PAGE_SIZE + 1), None).is_err());
     }
@@ -266,7 +283,10 @@ mod tests {
         assert!(UserId::parse("").is_err());
         assert!(UserId::parse("a\u{7}").is_err());
         assert!(UserId::parse(&"u".repeat(256)).is_err());
-        assert_eq!(format!("{:?}", UserId::parse("alice").ok()), "Some(UserId(..))");
+        assert_eq!(
+            format!("{:?}", UserId::parse("alice").ok()),
+            "Some(UserId(..))"
+        );
     }
 
     proptest! {

@@ -5,6 +5,4 @@
 
 pub mod message;
 
-pub use message::{
-    Message, MessageBody, MessageId, Page, PageRequest, UserId, ValidationError,
-};
+pub use message::{Message, MessageBody, MessageId, Page, PageRequest, UserId, ValidationError};

@@ -16,8 +16,11 @@ use crate::domain::{Message, MessageBody, MessageId, PageRequest, UserId};
 use crate::infrastructure::secrets::SecretBytes;
 
 /// The embedded migrations, in order.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "messages", include_str!("../../migrations/0001_messages.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "messages",
+    include_str!("../../migrations/0001_messages.sql"),
+)];
 
 /// A connection pool on one of the supported databases.
 #[derive(Debug, Clone)]
@@ -60,7 +63,11 @@ impl Database {
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5));
             // An in-memory database exists per connection: keep one.
-            let max = if url.contains(":memory:") || url.contains("mode=memory") { 1 } else { max_connections };
+            let max = if url.contains(":memory:") || url.contains("mode=memory") {
+                1
+            } else {
+                max_connections
+            };
             let pool = SqlitePoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(acquire_timeout)
@@ -87,7 +94,9 @@ impl Database {
             return Ok(Self::Postgres(pool));
         }
 
-        Err(RepositoryError("database URL must start with `sqlite:` or `postgres://`".into()))
+        Err(RepositoryError(
+            "database URL must start with `sqlite:` or `postgres://`".into(),
+        ))
     }
 
     /// Applies the embedded migrations that have not run yet.
@@ -118,7 +127,8 @@ fn decode(
 ) -> Result<Message, RepositoryError> {
     // Rows are re-validated on the way out: the database is not trusted to
     // hold only what this service wrote.
-    let invalid = |err: crate::domain::ValidationError| RepositoryError(format!("invalid stored row: {err}"));
+    let invalid =
+        |err: crate::domain::ValidationError| RepositoryError(format!("invalid stored row: {err}"));
     Ok(Message {
         id: MessageId::parse(&id, "id").map_err(invalid)?,
         owner: UserId::parse(&owner).map_err(invalid)?,
@@ -172,7 +182,11 @@ impl MessageRepository for Database {
         })
     }
 
-    async fn list(&self, owner: &UserId, page: PageRequest) -> Result<Vec<Message>, RepositoryError> {
+    async fn list(
+        &self,
+        owner: &UserId,
+        page: PageRequest,
+    ) -> Result<Vec<Message>, RepositoryError> {
         let sql = "SELECT id, owner, body, created_at, updated_at FROM messages \
                    WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3";
         // The empty string sorts before every id: no cursor means from the start.

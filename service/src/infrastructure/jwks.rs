@@ -47,7 +47,9 @@ pub struct JwksClient {
 
 impl std::fmt::Debug for JwksClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwksClient").field("url", &redact_url(&self.settings.url)).finish()
+        f.debug_struct("JwksClient")
+            .field("url", &redact_url(&self.settings.url))
+            .finish()
     }
 }
 
@@ -73,7 +75,12 @@ impl JwksClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| KeyError::Unavailable(format!("could not build HTTP client: {err}")))?;
-        Ok(Self { settings, http, cached: RwLock::default(), refresh: Mutex::new(()) })
+        Ok(Self {
+            settings,
+            http,
+            cached: RwLock::default(),
+            refresh: Mutex::new(()),
+        })
     }
 
     /// Fetches the key set now (at startup, so readiness reflects it).
@@ -112,7 +119,11 @@ impl JwksClient {
         }
 
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|err| err.without_url().to_string())? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| err.without_url().to_string())?
+        {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {
                 return Err(format!("key set larger than {MAX_JWKS_BYTES} bytes"));
             }
@@ -133,8 +144,12 @@ impl JwksClient {
 fn usable_keys(set: &JwkSet) -> HashMap<String, Arc<DecodingKey>> {
     let mut keys = HashMap::new();
     for jwk in &set.keys {
-        let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else { continue };
-        let Some(kid) = &jwk.common.key_id else { continue };
+        let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+            continue;
+        };
+        let Some(kid) = &jwk.common.key_id else {
+            continue;
+        };
         let is_signing = !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption));
         let is_rs256 = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256));
         if !(is_signing && is_rs256) {
@@ -150,14 +165,18 @@ fn usable_keys(set: &JwkSet) -> HashMap<String, Arc<DecodingKey>> {
 impl JwksClient {
     async fn fresh_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let cached = self.cached.read().await;
-        let is_fresh = cached.fetched_at.is_some_and(|at| at.elapsed() < self.settings.ttl);
+        let is_fresh = cached
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < self.settings.ttl);
         cached.keys.get(kid).filter(|_| is_fresh).cloned()
     }
 
     async fn may_refetch(&self) -> bool {
         let cached = self.cached.read().await;
         let interval = self.settings.min_refresh_interval;
-        cached.last_attempt.is_none_or(|at| at.elapsed() >= interval)
+        cached
+            .last_attempt
+            .is_none_or(|at| at.elapsed() >= interval)
     }
 
     async fn cached_key(&self, kid: &str) -> Result<Arc<DecodingKey>, KeyError> {

@@ -25,7 +25,9 @@ fn now_ms() -> u64 {
 }
 
 fn limited(wait_ms: u64) -> Decision {
-    Decision::Limited { retry_after: Duration::from_millis(wait_ms) }
+    Decision::Limited {
+        retry_after: Duration::from_millis(wait_ms),
+    }
 }
 
 /// TATs in a map in this process. Entries whose every TAT has passed are
@@ -55,12 +57,17 @@ impl MemoryStore {
         let key = storage_key(key);
         // A poisoned lock only means another request panicked mid-update; the
         // map is still a valid map, so keep limiting rather than fail open.
-        let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
 
         state.checks_since_sweep += 1;
         if state.checks_since_sweep >= SWEEP_EVERY {
             state.checks_since_sweep = 0;
-            state.tats.retain(|_, tats| tats.iter().any(|&tat| tat > now_ms));
+            state
+                .tats
+                .retain(|_, tats| tats.iter().any(|&tat| tat > now_ms));
         }
 
         let current = state.tats.get(&key).map(Vec::as_slice).unwrap_or(&[]);
@@ -188,7 +195,10 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(store.check_now("user:a", &policy, 5_000), Decision::Allowed);
         }
-        assert!(matches!(store.check_now("user:a", &policy, 5_000), Decision::Limited { .. }));
+        assert!(matches!(
+            store.check_now("user:a", &policy, 5_000),
+            Decision::Limited { .. }
+        ));
         assert_eq!(store.check_now("user:b", &policy, 5_000), Decision::Allowed);
     }
 

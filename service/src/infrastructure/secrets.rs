@@ -38,7 +38,9 @@ impl DirectorySecrets {
 fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl SecretsProvider for DirectorySecrets {
@@ -48,17 +50,25 @@ impl SecretsProvider for DirectorySecrets {
             return Err(SecretsError::InvalidName(name.to_owned()));
         }
         let path = self.dir.join(name);
-        let unreadable = |reason: String| SecretsError::Unreadable { name: name.to_owned(), reason };
+        let unreadable = |reason: String| SecretsError::Unreadable {
+            name: name.to_owned(),
+            reason,
+        };
 
         let metadata = match std::fs::metadata(&path) {
             Ok(metadata) => metadata,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SecretsError::NotFound { name: name.to_owned(), dir: self.dir.clone() });
+                return Err(SecretsError::NotFound {
+                    name: name.to_owned(),
+                    dir: self.dir.clone(),
+                });
             }
             Err(err) => return Err(unreadable(err.to_string())),
         };
         if !metadata.is_file() || metadata.len() > MAX_SECRET_BYTES {
-            return Err(unreadable(format!("not a regular file of at most {MAX_SECRET_BYTES} bytes")));
+            return Err(unreadable(format!(
+                "not a regular file of at most {MAX_SECRET_BYTES} bytes"
+            )));
         }
 
         let mut value = std::fs::read(&path).map_err(|err| unreadable(err.to_string()))?;
@@ -80,7 +90,11 @@ pub struct CachedSecrets<P> {
 impl<P: SecretsProvider> CachedSecrets<P> {
     /// Caches `inner` for `ttl` (five minutes in the service).
     pub fn new(inner: P, ttl: Duration) -> Self {
-        Self { inner, ttl, cache: Mutex::new(HashMap::new()) }
+        Self {
+            inner,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -88,7 +102,10 @@ impl<P: SecretsProvider> SecretsProvider for CachedSecrets<P> {
     fn get(&self, name: &str) -> Result<SecretBytes, SecretsError> {
         let now = Instant::now();
         {
-            let cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
             if let Some((read_at, value)) = cache.get(name)
                 && now.duration_since(*read_at) < self.ttl
             {
@@ -97,7 +114,10 @@ impl<P: SecretsProvider> SecretsProvider for CachedSecrets<P> {
         }
 
         let value = self.inner.get(name)?;
-        let mut cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         cache.insert(name.to_owned(), (now, value.clone()));
         Ok(value)
     }
@@ -114,12 +134,20 @@ mod tests {
             .unwrap_or_else(|err| panic!("{err}"));
         let secrets = DirectorySecrets::new(dir.path());
 
-        let value = secrets.get("csrf_signing_key").unwrap_or_else(|err| panic!("{err}"));
+        let value = secrets
+            .get("csrf_signing_key")
+            .unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(value.expose(), b"s3cr3t-value");
         assert!(!format!("{value:?} {value}").contains("s3cr3t"));
-        assert!(matches!(secrets.get("missing"), Err(SecretsError::NotFound { .. })));
+        assert!(matches!(
+            secrets.get("missing"),
+            Err(SecretsError::NotFound { .. })
+        ));
         for name in ["../etc/passwd", "a/b", "", ".hidden"] {
-            assert!(matches!(secrets.get(name), Err(SecretsError::InvalidName(_))), "{name}");
+            assert!(
+                matches!(secrets.get(name), Err(SecretsError::InvalidName(_))),
+                "{name}"
+            );
         }
     }
 
@@ -130,7 +158,8 @@ mod tests {
         std::fs::write(&path, "one").unwrap_or_else(|err| panic!("{err}"));
 
         let cached = CachedSecrets::new(DirectorySecrets::new(dir.path()), SECRET_CACHE_TTL);
-        let read = |c: &CachedSecrets<DirectorySecrets>| c.get("key").map(|v| v.expose().to_vec()).ok();
+        let read =
+            |c: &CachedSecrets<DirectorySecrets>| c.get("key").map(|v| v.expose().to_vec()).ok();
         assert_eq!(read(&cached), Some(b"one".to_vec()));
         std::fs::write(&path, "two").unwrap_or_else(|err| panic!("{err}"));
         assert_eq!(read(&cached), Some(b"one".to_vec()));

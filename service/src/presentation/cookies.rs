@@ -17,7 +17,9 @@ pub fn get<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     for value in headers.get_all(header::COOKIE) {
         let Ok(text) = value.to_str() else { continue };
         for pair in text.split(';') {
-            let Some((key, value)) = pair.trim().split_once('=') else { continue };
+            let Some((key, value)) = pair.trim().split_once('=') else {
+                continue;
+            };
             if key != name {
                 continue;
             }
@@ -35,7 +37,9 @@ pub fn get<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 pub fn is_safe_value(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 4096
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
 }
 
 /// A `Set-Cookie` value: always `Secure` and `SameSite=Lax`, `HttpOnly` unless
@@ -45,14 +49,18 @@ pub fn set(name: &str, value: &str, max_age_secs: u64, http_only: bool) -> Optio
         return None;
     }
     let http_only = if http_only { "; HttpOnly" } else { "" };
-    let cookie = format!("{name}={value}; Path=/; Max-Age={max_age_secs}; Secure; SameSite=Lax{http_only}");
+    let cookie =
+        format!("{name}={value}; Path=/; Max-Age={max_age_secs}; Secure; SameSite=Lax{http_only}");
     HeaderValue::from_str(&cookie).ok()
 }
 
 /// A `Set-Cookie` value that deletes `name`.
 pub fn clear(name: &str, http_only: bool) -> Option<HeaderValue> {
     let http_only = if http_only { "; HttpOnly" } else { "" };
-    HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0; Secure; SameSite=Lax{http_only}")).ok()
+    HeaderValue::from_str(&format!(
+        "{name}=; Path=/; Max-Age=0; Secure; SameSite=Lax{http_only}"
+    ))
+    .ok()
 }
 
 #[cfg(test)]
@@ -82,7 +90,8 @@ mod tests {
 
     #[test]
     fn set_cookie_flags() {
-        let value = set(ACCESS_TOKEN, "abc.def", 60, true).map(|v| v.to_str().unwrap_or("").to_owned());
+        let value =
+            set(ACCESS_TOKEN, "abc.def", 60, true).map(|v| v.to_str().unwrap_or("").to_owned());
         assert_eq!(
             value.as_deref(),
             Some("access_token=abc.def; Path=/; Max-Age=60; Secure; SameSite=Lax; HttpOnly")

@@ -34,20 +34,33 @@ pub struct ApiError {
 impl ApiError {
     /// A client error with a precise message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, detail: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            detail: None,
+        }
     }
 
     /// A server error: the client sees a generic message, the log sees `detail`.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self {
             detail: Some(detail.into()),
-            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal server error",
+            )
         }
     }
 
     /// 503 with a code, e.g. when a dependency is down.
     pub fn unavailable(code: &'static str, message: &str, detail: impl Into<String>) -> Self {
-        Self { detail: Some(detail.into()), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message) }
+        Self {
+            detail: Some(detail.into()),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
     }
 
     /// 404, the same for "missing" and "someone else's".
@@ -68,7 +81,11 @@ impl ApiError {
     pub fn rate_limited(retry_after: Duration) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests")
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests",
+            )
         }
     }
 

@@ -26,7 +26,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
         if !content_type.is_some_and(is_json) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -35,13 +38,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ));
         }
 
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large")
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", "could not read the request body")
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "request body too large",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "unreadable_body",
+                        "could not read the request body",
+                    )
+                }
+            })?;
 
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|err| {
             use serde_json::error::Category;
@@ -57,7 +70,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 Category::Io | Category::Syntax | Category::Eof => ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "malformed_json",
-                    format!("malformed JSON at line {} column {}", err.line(), err.column()),
+                    format!(
+                        "malformed JSON at line {} column {}",
+                        err.line(),
+                        err.column()
+                    ),
                 ),
             }
         })
@@ -72,9 +89,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(text) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "`id` must be a UUID"))?;
+        let axum::extract::Path(text) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", "`id` must be a UUID")
+                })?;
         Ok(Self(MessageId::parse(&text, "id")?))
     }
 }
@@ -91,7 +111,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|axum::extract::Query(value)| Self(value))
             .map_err(|rejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    rejection.body_text(),
+                )
             })
     }
 }

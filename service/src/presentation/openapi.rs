@@ -113,7 +113,10 @@ mod tests {
             }
         }
         documented.sort();
-        let mut routed: Vec<_> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        let mut routed: Vec<_> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
         routed.sort();
         assert_eq!(documented, routed);
     }

@@ -65,7 +65,9 @@ pub struct MessageView {
 }
 
 fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 impl From<&Message> for MessageView {
@@ -94,10 +96,18 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// `GET /readyz`: storage answers and signing keys are loaded.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     if let Err(err) = state.messages.is_ready().await {
-        return Err(ApiError::unavailable("not_ready", "not ready", err.to_string()));
+        return Err(ApiError::unavailable(
+            "not_ready",
+            "not ready",
+            err.to_string(),
+        ));
     }
     if !state.verifier.is_ready().await {
-        return Err(ApiError::unavailable("not_ready", "not ready", "no signing keys loaded"));
+        return Err(ApiError::unavailable(
+            "not_ready",
+            "not ready",
+            "no signing keys loaded",
+        ));
     }
     Ok(Json(serde_json::json!({ "status": "ready" })))
 }
@@ -108,9 +118,18 @@ pub async fn issue_csrf(State(state): State<AppState>) -> Result<Response, ApiEr
     let token = csrf::tokens(&state)?
         .issue(now_secs())
         .map_err(|_| ApiError::internal("could not generate a CSRF token"))?;
-    let cookie = cookies::set(cookies::CSRF_TOKEN, &token, crate::application::csrf::TOKEN_LIFETIME_SECS, false)
-        .ok_or_else(|| ApiError::internal("CSRF token is not a valid cookie value"))?;
-    Ok(([(header::SET_COOKIE, cookie)], Json(serde_json::json!({ "csrf_token": token }))).into_response())
+    let cookie = cookies::set(
+        cookies::CSRF_TOKEN,
+        &token,
+        crate::application::csrf::TOKEN_LIFETIME_SECS,
+        false,
+    )
+    .ok_or_else(|| ApiError::internal("CSRF token is not a valid cookie value"))?;
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(serde_json::json!({ "csrf_token": token })),
+    )
+        .into_response())
 }
 
 /// `POST /api/v1/session`: turns a bearer token into the HttpOnly cookie
@@ -134,14 +153,24 @@ pub async fn create_session(
     let max_age = user.expires_at.saturating_sub(now_secs());
 
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let access = cookies::set(cookies::ACCESS_TOKEN, token, max_age, true)
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "token_malformed", "malformed token"))?;
+    let access = cookies::set(cookies::ACCESS_TOKEN, token, max_age, true).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "token_malformed",
+            "malformed token",
+        )
+    })?;
     response.headers_mut().append(header::SET_COOKIE, access);
     if let Some(refresh) = input.refresh_token {
         // Thirty days: the issuer, not this service, decides whether it still works.
-        let refresh = cookies::set(cookies::REFRESH_TOKEN, &refresh, 30 * 24 * 3600, true).ok_or_else(|| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "`refresh_token` is not a token")
-        })?;
+        let refresh = cookies::set(cookies::REFRESH_TOKEN, &refresh, 30 * 24 * 3600, true)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    "`refresh_token` is not a token",
+                )
+            })?;
         response.headers_mut().append(header::SET_COOKIE, refresh);
     }
     Ok(response)
@@ -150,9 +179,11 @@ pub async fn create_session(
 /// `DELETE /api/v1/session`: clears the session cookies.
 pub async fn delete_session(_user: AuthUser) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    for (name, http_only) in
-        [(cookies::ACCESS_TOKEN, true), (cookies::REFRESH_TOKEN, true), (cookies::CSRF_TOKEN, false)]
-    {
+    for (name, http_only) in [
+        (cookies::ACCESS_TOKEN, true),
+        (cookies::REFRESH_TOKEN, true),
+        (cookies::CSRF_TOKEN, false),
+    ] {
         if let Some(value) = cookies::clear(name, http_only) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -183,8 +214,15 @@ pub async fn list_messages(
     user: AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<PageView>, ApiError> {
-    let after = query.after.as_deref().map(|text| MessageId::parse(text, "after")).transpose()?;
-    let page = state.messages.list(&user.id, PageRequest::new(query.limit, after)?).await?;
+    let after = query
+        .after
+        .as_deref()
+        .map(|text| MessageId::parse(text, "after"))
+        .transpose()?;
+    let page = state
+        .messages
+        .list(&user.id, PageRequest::new(query.limit, after)?)
+        .await?;
     Ok(Json(PageView {
         items: page.items.iter().map(MessageView::from).collect(),
         next: page.next.map(|id| id.to_canonical()),
@@ -230,5 +268,9 @@ pub async fn not_found() -> ApiError {
 
 /// A known path with a method it does not serve.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    )
 }

@@ -3,13 +3,19 @@
 use serde_json::json;
 
 use crate::common::{
-    AppBuilder, JsonValue as _, JwksMode, JwksServer, TestApp, TestKey, dead_url, error_code, key, now,
+    AppBuilder, JsonValue as _, JwksMode, JwksServer, TestApp, TestKey, dead_url, error_code, key,
+    now,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 async fn code_for(app: &TestApp, token: &str) -> (u16, String) {
-    let response = app.get("/api/v1/messages").bearer_auth(token).send().await.unwrap();
+    let response = app
+        .get("/api/v1/messages")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     if response.status() == 200 {
         return (200, String::new());
     }
@@ -21,7 +27,12 @@ async fn valid_token_is_accepted_from_header_and_cookie() {
     let app = TestApp::start().await;
     let token = key().token("alice");
     assert_eq!(code_for(&app, &token).await.0, 200);
-    let by_cookie = app.get("/api/v1/messages").header("cookie", format!("access_token={token}")).send().await.unwrap();
+    let by_cookie = app
+        .get("/api/v1/messages")
+        .header("cookie", format!("access_token={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_cookie.status(), 200);
 }
 
@@ -31,7 +42,10 @@ async fn alg_none_and_hs256_are_refused_from_the_header() {
     let claims = URL_SAFE_NO_PAD.encode(crate::common::claims("alice").to_string());
 
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"test-key-1"}"#);
-    assert_eq!(code_for(&app, &format!("{none_header}.{claims}.")).await, (401, "token_algorithm".into()));
+    assert_eq!(
+        code_for(&app, &format!("{none_header}.{claims}.")).await,
+        (401, "token_algorithm".into())
+    );
 
     // HS256 keyed with the public key: the classic confusion attack.
     let hs_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT","kid":"test-key-1"}"#);
@@ -40,7 +54,10 @@ async fn alg_none_and_hs256_are_refused_from_the_header() {
     let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, public_key.as_bytes());
     let tag = aws_lc_rs::hmac::sign(&hmac_key, input.as_bytes());
     let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
-    assert_eq!(code_for(&app, &forged).await, (401, "token_algorithm".into()));
+    assert_eq!(
+        code_for(&app, &forged).await,
+        (401, "token_algorithm".into())
+    );
 }
 
 #[tokio::test]
@@ -61,7 +78,11 @@ async fn wrong_audience_issuer_expired_and_missing_claims_are_refused() {
     ];
     for (overrides, expected) in cases {
         let token = key().token_for("alice", overrides.clone());
-        assert_eq!(code_for(&app, &token).await, (401, expected.to_owned()), "{overrides}");
+        assert_eq!(
+            code_for(&app, &token).await,
+            (401, expected.to_owned()),
+            "{overrides}"
+        );
     }
     // Within the 30 s leeway an expired token still passes.
     let token = key().token_for("alice", json!({ "exp": now() - 5 }));
@@ -75,12 +96,24 @@ async fn tampered_and_malformed_tokens_are_refused() {
     let mut parts: Vec<&str> = token.split('.').collect();
     let elevated = URL_SAFE_NO_PAD.encode(crate::common::claims("admin").to_string());
     parts[1] = &elevated;
-    assert_eq!(code_for(&app, &parts.join(".")).await, (401, "token_signature".into()));
+    assert_eq!(
+        code_for(&app, &parts.join(".")).await,
+        (401, "token_signature".into())
+    );
 
     for bad in ["x", "a.b", "a.b.c.d", "%%%.e30.e30"] {
-        assert_eq!(code_for(&app, bad).await, (401, "token_malformed".into()), "{bad}");
+        assert_eq!(
+            code_for(&app, bad).await,
+            (401, "token_malformed".into()),
+            "{bad}"
+        );
     }
-    let basic = app.get("/api/v1/messages").header("authorization", "Basic YTpi").send().await.unwrap();
+    let basic = app
+        .get("/api/v1/messages")
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(basic).await, (401, "token_malformed".into()));
 }
 
@@ -95,9 +128,16 @@ async fn unknown_kid_refetches_at_most_once_per_interval() {
     let stranger = TestKey::generate("stranger");
     for idx in 0..20 {
         let token = stranger.token(&format!("user-{idx}"));
-        assert_eq!(code_for(&app, &token).await, (401, "token_unknown_key".into()));
+        assert_eq!(
+            code_for(&app, &token).await,
+            (401, "token_unknown_key".into())
+        );
     }
-    assert_eq!(jwks.fetches(), after_startup, "bad tokens must not make the service hammer the issuer");
+    assert_eq!(
+        jwks.fetches(),
+        after_startup,
+        "bad tokens must not make the service hammer the issuer"
+    );
 }
 
 #[tokio::test]
@@ -126,8 +166,16 @@ async fn jwks_down_or_garbage_gives_503_and_the_service_keeps_serving() {
         } else {
             AppBuilder::with_jwks_url(&jwks_url).start().await
         };
-        let response = app.get("/api/v1/messages").bearer_auth(key().token("alice")).send().await.unwrap();
-        assert_eq!(error_code(response).await, (503, "key_service_unavailable".into()));
+        let response = app
+            .get("/api/v1/messages")
+            .bearer_auth(key().token("alice"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (503, "key_service_unavailable".into())
+        );
 
         let ready = app.get("/readyz").send().await.unwrap();
         assert_eq!(error_code(ready).await, (503, "not_ready".into()));

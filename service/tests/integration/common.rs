@@ -31,7 +31,10 @@ pub struct TestKey {
 
 impl TestKey {
     pub fn generate(kid: &str) -> Self {
-        Self { kid: kid.to_owned(), pair: KeyPair::generate(KeySize::Rsa2048).unwrap() }
+        Self {
+            kid: kid.to_owned(),
+            pair: KeyPair::generate(KeySize::Rsa2048).unwrap(),
+        }
     }
 
     pub fn jwk(&self) -> Value {
@@ -51,7 +54,14 @@ impl TestKey {
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
-        self.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature).unwrap();
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut signature,
+            )
+            .unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 
@@ -67,7 +77,10 @@ impl TestKey {
                 }
             }
         }
-        self.sign_raw(&json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid }), &claims)
+        self.sign_raw(
+            &json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid }),
+            &claims,
+        )
     }
 
     pub fn token(&self, sub: &str) -> String {
@@ -76,7 +89,10 @@ impl TestKey {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn claims(sub: &str) -> Value {
@@ -203,12 +219,19 @@ impl AppBuilder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
         });
         TestApp {
             addr,
             base: format!("http://{addr}"),
-            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             jwks: self.jwks,
             _dir: dir,
         }
@@ -237,8 +260,12 @@ impl TestApp {
 
     /// Creates a message as `token`'s user and returns its id.
     pub async fn create(&self, token: &str, body: &str) -> String {
-        let response =
-            self.post_json("/api/v1/messages", &json!({ "body": body })).bearer_auth(token).send().await.unwrap();
+        let response = self
+            .post_json("/api/v1/messages", &json!({ "body": body }))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
         let json: Value = response.json_value().await;
         json["id"].as_str().unwrap().to_owned()
@@ -249,7 +276,11 @@ impl TestApp {
         let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         stream.write_all(request).await.unwrap();
         let mut response = Vec::new();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut response)).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read_to_end(&mut response),
+        )
+        .await;
         String::from_utf8_lossy(&response).into_owned()
     }
 }
@@ -262,16 +293,27 @@ pub trait JsonValue {
 impl JsonValue for reqwest::Response {
     async fn json_value(self) -> Value {
         let bytes = self.bytes().await.unwrap();
-        serde_json::from_slice(&bytes).unwrap_or_else(|err| panic!("not JSON ({err}): {}", String::from_utf8_lossy(&bytes)))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", String::from_utf8_lossy(&bytes)))
     }
 }
 
 /// The error code of a JSON error response, checking its shape on the way.
 pub async fn error_code(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
-    let request_id = response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
     let body = response.json_value().await;
     let error = &body["error"];
-    assert_eq!(error["request_id"].as_str(), request_id.as_deref(), "{body}");
-    (status, error["code"].as_str().unwrap_or("<none>").to_owned())
+    assert_eq!(
+        error["request_id"].as_str(),
+        request_id.as_deref(),
+        "{body}"
+    );
+    (
+        status,
+        error["code"].as_str().unwrap_or("<none>").to_owned(),
+    )
 }

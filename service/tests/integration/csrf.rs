@@ -6,13 +6,19 @@ use service::infrastructure::secrets::SecretBytes;
 
 use crate::common::{CSRF_KEY, JsonValue as _, TestApp, error_code, key, now};
 
-async fn post_with_cookie(app: &TestApp, cookie_csrf: Option<&str>, header_csrf: Option<&str>) -> reqwest::Response {
+async fn post_with_cookie(
+    app: &TestApp,
+    cookie_csrf: Option<&str>,
+    header_csrf: Option<&str>,
+) -> reqwest::Response {
     let token = key().token("alice");
     let mut cookie = format!("access_token={token}");
     if let Some(csrf) = cookie_csrf {
         cookie.push_str(&format!("; csrf_token={csrf}"));
     }
-    let mut request = app.post_json("/api/v1/messages", &json!({ "body": "hi" })).header("cookie", cookie);
+    let mut request = app
+        .post_json("/api/v1/messages", &json!({ "body": "hi" }))
+        .header("cookie", cookie);
     if let Some(csrf) = header_csrf {
         request = request.header("x-csrf-token", csrf);
     }
@@ -22,14 +28,22 @@ async fn post_with_cookie(app: &TestApp, cookie_csrf: Option<&str>, header_csrf:
 async fn issued_token(app: &TestApp) -> String {
     let response = app.get("/api/v1/csrf").send().await.unwrap();
     assert_eq!(response.status(), 200);
-    response.json_value().await["csrf_token"].as_str().unwrap().to_owned()
+    response.json_value().await["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
 async fn valid_double_submit_passes() {
     let app = TestApp::start().await;
     let csrf = issued_token(&app).await;
-    assert_eq!(post_with_cookie(&app, Some(&csrf), Some(&csrf)).await.status(), 201);
+    assert_eq!(
+        post_with_cookie(&app, Some(&csrf), Some(&csrf))
+            .await
+            .status(),
+        201
+    );
 }
 
 #[tokio::test]
@@ -60,8 +74,16 @@ async fn missing_wrong_expired_and_tampered_tokens_get_403() {
     assert_eq!(error_code(response).await, (403, "csrf_invalid".into()));
 
     // Nothing was created by the refused requests.
-    let list = app.get("/api/v1/messages").bearer_auth(key().token("alice")).send().await.unwrap();
-    assert_eq!(list.json_value().await["items"].as_array().map(Vec::len), Some(0));
+    let list = app
+        .get("/api/v1/messages")
+        .bearer_auth(key().token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.json_value().await["items"].as_array().map(Vec::len),
+        Some(0)
+    );
 }
 
 #[tokio::test]
@@ -70,7 +92,13 @@ async fn cookie_authenticated_delete_and_update_need_csrf_too() {
     let token = key().token("alice");
     let id = app.create(&token, "keep me").await;
     let cookie = format!("access_token={token}");
-    let delete = app.client.delete(app.url(&format!("/api/v1/messages/{id}"))).header("cookie", &cookie).send().await.unwrap();
+    let delete = app
+        .client
+        .delete(app.url(&format!("/api/v1/messages/{id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(delete).await, (403, "csrf_missing".into()));
     let update = app
         .client
@@ -85,11 +113,20 @@ async fn cookie_authenticated_delete_and_update_need_csrf_too() {
 }
 
 fn set_cookies(response: &reqwest::Response) -> Vec<String> {
-    response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 fn flags(cookie: &str) -> Vec<String> {
-    cookie.split(';').skip(1).map(|f| f.trim().to_ascii_lowercase()).collect()
+    cookie
+        .split(';')
+        .skip(1)
+        .map(|f| f.trim().to_ascii_lowercase())
+        .collect()
 }
 
 #[tokio::test]
@@ -101,10 +138,16 @@ async fn cookie_flags() {
     let csrf_flags = flags(&cookies[0]);
     assert!(cookies[0].starts_with("csrf_token="));
     assert!(csrf_flags.contains(&"secure".into()) && csrf_flags.contains(&"samesite=lax".into()));
-    assert!(!csrf_flags.contains(&"httponly".into()), "scripts must read the CSRF cookie");
+    assert!(
+        !csrf_flags.contains(&"httponly".into()),
+        "scripts must read the CSRF cookie"
+    );
 
     let session = app
-        .post_json("/api/v1/session", &json!({ "refresh_token": "opaque-refresh-value" }))
+        .post_json(
+            "/api/v1/session",
+            &json!({ "refresh_token": "opaque-refresh-value" }),
+        )
         .bearer_auth(key().token("alice"))
         .send()
         .await
@@ -115,7 +158,10 @@ async fn cookie_flags() {
         let cookie = cookies.iter().find(|c| c.starts_with(name)).unwrap();
         let cookie_flags = flags(cookie);
         for flag in ["httponly", "secure", "samesite=lax"] {
-            assert!(cookie_flags.contains(&flag.to_owned()), "{name} lacks {flag}");
+            assert!(
+                cookie_flags.contains(&flag.to_owned()),
+                "{name} lacks {flag}"
+            );
         }
     }
 

@@ -8,8 +8,16 @@ use crate::common::{AppBuilder, TestApp, error_code, key};
 async fn oversize_body_gets_413_with_content_length() {
     let app = TestApp::start().await;
     let body = json!({ "body": "a".repeat(2 * 1024 * 1024) });
-    let response = app.post_json("/api/v1/messages", &body).bearer_auth(key().token("alice")).send().await.unwrap();
-    assert_eq!(error_code(response).await, (413, "payload_too_large".into()));
+    let response = app
+        .post_json("/api/v1/messages", &body)
+        .bearer_auth(key().token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(response).await,
+        (413, "payload_too_large".into())
+    );
 }
 
 #[tokio::test]
@@ -27,9 +35,17 @@ async fn oversize_chunked_body_gets_413() {
     }
     request.push_str("2\r\n\"}\r\n0\r\n\r\n");
     let response = app.raw(request.as_bytes()).await;
-    assert!(response.starts_with("HTTP/1.1 413"), "{}", &response[..response.len().min(200)]);
+    assert!(
+        response.starts_with("HTTP/1.1 413"),
+        "{}",
+        &response[..response.len().min(200)]
+    );
     assert!(response.contains("\"payload_too_large\""));
-    assert!(response.to_ascii_lowercase().contains("x-content-type-options: nosniff"));
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff")
+    );
 }
 
 #[tokio::test]
@@ -44,16 +60,31 @@ async fn eleventh_request_in_a_second_gets_429_with_retry_after() {
 
     let mut statuses = Vec::new();
     for _ in 0..11 {
-        statuses.push(app.get("/api/v1/messages").bearer_auth(&token).send().await.unwrap());
+        statuses.push(
+            app.get("/api/v1/messages")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        );
     }
     let last = statuses.pop().unwrap();
     assert!(statuses.iter().all(|r| r.status() == 200));
-    let retry_after: u64 = last.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = last.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=6).contains(&retry_after), "{retry_after}");
     assert_eq!(error_code(last).await, (429, "rate_limited".into()));
 
     // The limit is per user: someone else is not affected.
-    let other = app.get("/api/v1/messages").bearer_auth(key().token("other-user")).send().await.unwrap();
+    let other = app
+        .get("/api/v1/messages")
+        .bearer_auth(key().token("other-user"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 200);
 }
 
@@ -74,6 +105,11 @@ async fn anonymous_requests_are_limited_by_address() {
 
     // Forged tokens do not buy a fresh quota: they count against the address.
     let forged = crate::common::TestKey::generate("forger").token("victim");
-    let response = app.get("/api/v1/messages").bearer_auth(forged).send().await.unwrap();
+    let response = app
+        .get("/api/v1/messages")
+        .bearer_auth(forged)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 429);
 }

@@ -3,7 +3,9 @@
 //! repository tests run against SQLite and, when reachable, the PostgreSQL on
 //! loopback; the shared rate limit runs against the Redis on loopback.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+// Helpers in `common` are shared by the modules of this one test binary.
+#![allow(unreachable_pub)]
 
 mod auth;
 mod bad_input;

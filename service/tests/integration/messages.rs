@@ -14,10 +14,22 @@ async fn create_list_read_update_delete() {
     let id = app.create(&token, "first").await;
     let second = app.create(&token, "second").await;
 
-    let read = app.get(&format!("/api/v1/messages/{id}")).bearer_auth(&token).send().await.unwrap();
+    let read = app
+        .get(&format!("/api/v1/messages/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.json_value().await["body"], "first");
 
-    let page = app.get("/api/v1/messages?limit=1").bearer_auth(&token).send().await.unwrap().json_value().await;
+    let page = app
+        .get("/api/v1/messages?limit=1")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
     assert_eq!(page["items"][0]["id"], id.as_str());
     assert_eq!(page["next"], id.as_str());
     let next = app
@@ -42,9 +54,20 @@ async fn create_list_read_update_delete() {
         .unwrap();
     assert_eq!(updated.json_value().await["body"], "edited");
 
-    let deleted = app.client.delete(app.url(&format!("/api/v1/messages/{id}"))).bearer_auth(&token).send().await.unwrap();
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/api/v1/messages/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
-    let gone = app.get(&format!("/api/v1/messages/{id}")).bearer_auth(&token).send().await.unwrap();
+    let gone = app
+        .get(&format!("/api/v1/messages/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(gone).await, (404, "not_found".into()));
 }
 
@@ -75,26 +98,56 @@ async fn idor_on_read_update_and_delete_looks_like_missing() {
             .send()
             .await
             .unwrap();
-        let delete = app.client.delete(app.url(&path)).bearer_auth(&mallory).send().await.unwrap();
+        let delete = app
+            .client
+            .delete(app.url(&path))
+            .bearer_auth(&mallory)
+            .send()
+            .await
+            .unwrap();
         let expected = json!({ "error": { "code": "not_found", "message": "resource not found", "request_id": null } });
         for response in [read, update, delete] {
-            assert_eq!(error_without_id(response).await, (404, expected.clone()), "{target}");
+            assert_eq!(
+                error_without_id(response).await,
+                (404, expected.clone()),
+                "{target}"
+            );
         }
     }
 
     // The body, path and query cannot name another owner.
     let smuggled = app
-        .post_json("/api/v1/messages", &json!({ "body": "x", "owner": "alice" }))
+        .post_json(
+            "/api/v1/messages",
+            &json!({ "body": "x", "owner": "alice" }),
+        )
         .bearer_auth(&mallory)
         .send()
         .await
         .unwrap();
     assert_eq!(error_code(smuggled).await, (422, "invalid_body".into()));
-    let by_query = app.get("/api/v1/messages?owner=alice").bearer_auth(&mallory).send().await.unwrap();
+    let by_query = app
+        .get("/api/v1/messages?owner=alice")
+        .bearer_auth(&mallory)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(by_query).await, (400, "invalid_query".into()));
 
-    let mallory_list = app.get("/api/v1/messages").bearer_auth(&mallory).send().await.unwrap().json_value().await;
+    let mallory_list = app
+        .get("/api/v1/messages")
+        .bearer_auth(&mallory)
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
     assert_eq!(mallory_list["items"], json!([]));
-    let still = app.get(&format!("/api/v1/messages/{id}")).bearer_auth(&alice).send().await.unwrap();
+    let still = app
+        .get(&format!("/api/v1/messages/{id}"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(still.json_value().await["body"], "alice's secret");
 }

@@ -9,7 +9,8 @@ use service::infrastructure::rate_store::RedisStore;
 
 #[tokio::test]
 async fn two_replicas_share_one_limit() {
-    let url = std::env::var("SERVICE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let url = std::env::var("SERVICE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
     let replica_a = match RedisStore::connect(&url).await {
         Ok(store) => store,
         Err(err) => {
@@ -19,7 +20,12 @@ async fn two_replicas_share_one_limit() {
     };
     let replica_b = RedisStore::connect(&url).await.unwrap();
     // Ten a minute: nothing refills during the test, however slow the machine.
-    let policy = RateLimitPolicy { limits: vec![Limit { count: 10, period: Duration::from_secs(60) }] };
+    let policy = RateLimitPolicy {
+        limits: vec![Limit {
+            count: 10,
+            period: Duration::from_secs(60),
+        }],
+    };
     let key = format!("test:{}", service::domain::MessageId::new());
 
     let mut admitted = 0;
@@ -38,5 +44,8 @@ async fn two_replicas_share_one_limit() {
     }
     // Another key is unaffected.
     let other = format!("{key}-other");
-    assert_eq!(replica_b.check(&other, &policy).await.unwrap(), Decision::Allowed);
+    assert_eq!(
+        replica_b.check(&other, &policy).await.unwrap(),
+        Decision::Allowed
+    );
 }

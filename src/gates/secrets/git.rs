@@ -25,6 +25,56 @@ use super::engine::{Origin, Scanner, is_binary};
 use super::{Collected, SecretsOptions};
 use crate::gate::GateError;
 
+/// A commit as the history walk met it.
+#[derive(Debug, Clone)]
+struct WalkedCommit {
+    id: ObjectId,
+    parents: Vec<ObjectId>,
+    time: i64,
+}
+
+/// Orders commits so that every parent comes before its children (Kahn's
+/// algorithm), the oldest ready commit first; ties keep walk order. Parents
+/// outside the list (beyond a shallow boundary) do not hold a commit back.
+fn parents_first(walked: Vec<WalkedCommit>) -> Vec<ObjectId> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    let index: HashMap<ObjectId, usize> =
+        walked.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let mut waiting_on = vec![0usize; walked.len()];
+    let mut children = vec![Vec::new(); walked.len()];
+    for (i, commit) in walked.iter().enumerate() {
+        let mut parents: Vec<usize> = commit
+            .parents
+            .iter()
+            .filter_map(|p| index.get(p).copied())
+            .collect();
+        parents.sort_unstable();
+        parents.dedup();
+        waiting_on[i] = parents.len();
+        for parent in parents {
+            children[parent].push(i);
+        }
+    }
+
+    let mut ready: BinaryHeap<Reverse<(i64, usize)>> = (0..walked.len())
+        .filter(|&i| waiting_on[i] == 0)
+        .map(|i| Reverse((walked[i].time, i)))
+        .collect();
+    let mut order = Vec::with_capacity(walked.len());
+    while let Some(Reverse((_, i))) = ready.pop() {
+        order.push(walked[i].id);
+        for &child in &children[i] {
+            waiting_on[child] -= 1;
+            if waiting_on[child] == 0 {
+                ready.push(Reverse((walked[child].time, child)));
+            }
+        }
+    }
+    order
+}
+
 /// One blob to scan and where it was first seen.
 #[derive(Debug, Clone)]
 struct BlobJob {
@@ -81,18 +131,25 @@ pub fn scan_history(
         ))
         .all()
         .map_err(|err| git_error("history", err))?;
-    let mut commits = Vec::new();
+    let mut walked = Vec::new();
     for info in walk {
         match info {
-            Ok(info) => commits.push(info.id),
+            Ok(info) => walked.push(WalkedCommit {
+                id: info.id,
+                parents: info.parent_ids.iter().copied().collect(),
+                time: info.commit_time.unwrap_or(0),
+            }),
             Err(err) => {
                 collected.errors.push(git_error("part of the history", err));
                 break;
             }
         }
     }
-    // Oldest first is asked for, but make it hold whatever the walk gives:
-    // sort by commit time, stable so ties keep walk order.
+    // gix sorts only the commits it has queued, starting from the tips, so
+    // its "oldest first" is not parents-before-children on a straight line.
+    // Attribution needs exactly that order: a blob is credited to the first
+    // commit that holds it.
+    let commits = parents_first(walked);
     collected.stat("commits", commits.len() as u64);
 
     let mut seen_trees = HashSet::new();
@@ -298,5 +355,47 @@ fn scan_blobs(
         .collect();
     for part in results {
         collected.merge(part);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&[n; 20])
+    }
+
+    fn commit(n: u8, parents: &[u8], time: i64) -> WalkedCommit {
+        WalkedCommit {
+            id: id(n),
+            parents: parents.iter().map(|&p| id(p)).collect(),
+            time,
+        }
+    }
+
+    #[test]
+    fn parents_come_before_children_whatever_the_walk_order() {
+        // Tip first, as gix yields a straight line; equal times.
+        let walked = vec![commit(3, &[2], 10), commit(2, &[1], 10), commit(1, &[], 10)];
+        assert_eq!(parents_first(walked), vec![id(1), id(2), id(3)]);
+    }
+
+    #[test]
+    fn a_merge_waits_for_both_parents_and_older_branches_go_first() {
+        // 1 -> 2 (t=30) and 1 -> 3 (t=20), merged in 4.
+        let walked = vec![
+            commit(4, &[2, 3], 40),
+            commit(2, &[1], 30),
+            commit(3, &[1], 20),
+            commit(1, &[], 10),
+        ];
+        assert_eq!(parents_first(walked), vec![id(1), id(3), id(2), id(4)]);
+    }
+
+    #[test]
+    fn parents_beyond_a_shallow_boundary_do_not_block() {
+        let walked = vec![commit(2, &[1], 5), commit(1, &[9], 1)];
+        assert_eq!(parents_first(walked), vec![id(1), id(2)]);
     }
 }

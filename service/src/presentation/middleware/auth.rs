@@ -26,7 +26,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     let token = match credential(request.headers()) {
         Ok(Some((token, _))) => token,
         Ok(None) => return next.run(request).await,
-        Err(()) => return ApiError::from(AuthError::Malformed).into_response(),
+        Err(_) => return ApiError::from(AuthError::Malformed).into_response(),
     };
 
     match state.verifier.verify(token).await {
@@ -58,9 +58,10 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Authenticated>() {
-            Some(Authenticated(verified)) => {
-                Ok(Self { id: verified.user.clone(), expires_at: verified.expires_at })
-            }
+            Some(Authenticated(verified)) => Ok(Self {
+                id: verified.user.clone(),
+                expires_at: verified.expires_at,
+            }),
             None => Err(AuthError::Missing.into()),
         }
     }
@@ -81,16 +82,29 @@ mod tests {
     async fn app() -> Router {
         let state = state().await;
         Router::new()
-            .route("/me", get(|user: AuthUser| async move { user.id.as_str().to_owned() }))
+            .route(
+                "/me",
+                get(|user: AuthUser| async move { user.id.as_str().to_owned() }),
+            )
             .route("/public", get(|| async { "ok" }))
             .layer(axum::middleware::from_fn_with_state(state, layer))
     }
 
     #[tokio::test]
     async fn anonymous_requests_reach_public_routes_only() {
-        let public = call(app().await, axum::http::Request::get("/public").body(Body::empty()).unwrap()).await;
+        let public = call(
+            app().await,
+            axum::http::Request::get("/public")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(public.status(), StatusCode::OK);
-        let me = call(app().await, axum::http::Request::get("/me").body(Body::empty()).unwrap()).await;
+        let me = call(
+            app().await,
+            axum::http::Request::get("/me").body(Body::empty()).unwrap(),
+        )
+        .await;
         assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(body_json(me).await["error"]["code"], "unauthenticated");
     }
@@ -98,7 +112,10 @@ mod tests {
     #[tokio::test]
     async fn bad_tokens_and_schemes_stop_here() {
         for value in ["Basic dXNlcjpwYXNz", "Bearer ", "Bearer not.a.jwt"] {
-            let request = axum::http::Request::get("/public").header("authorization", value).body(Body::empty()).unwrap();
+            let request = axum::http::Request::get("/public")
+                .header("authorization", value)
+                .body(Body::empty())
+                .unwrap();
             let response = call(app().await, request).await;
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{value}");
         }

@@ -27,15 +27,21 @@ pub struct SizeLimits {
 
 impl Default for SizeLimits {
     fn default() -> Self {
-        Self { body_bytes: 1024 * 1024, header_bytes: 16 * 1024, header_count: 64 }
+        Self {
+            body_bytes: 1024 * 1024,
+            header_bytes: 16 * 1024,
+            header_count: 64,
+        }
     }
 }
 
 /// The middleware.
 pub async fn layer(State(limits): State<SizeLimits>, request: Request, next: Next) -> Response {
     let headers = request.headers();
-    let header_bytes: usize =
-        headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
     if headers.len() > limits.header_count || header_bytes > limits.header_bytes {
         return ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -49,9 +55,17 @@ pub async fn layer(State(limits): State<SizeLimits>, request: Request, next: Nex
     }
 
     if let Some(length) = headers.get(header::CONTENT_LENGTH) {
-        let Some(length) = length.to_str().ok().and_then(|text| text.parse::<u64>().ok()) else {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_content_length", "invalid Content-Length")
-                .into_response();
+        let Some(length) = length
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+        else {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_content_length",
+                "invalid Content-Length",
+            )
+            .into_response();
         };
         if length > limits.body_bytes as u64 {
             return ApiError::payload_too_large(limits.body_bytes).into_response();
@@ -74,14 +88,22 @@ mod tests {
     use axum::routing::post;
 
     fn app() -> Router {
-        let limits = SizeLimits { body_bytes: 64, header_bytes: 512, header_count: 8 };
+        let limits = SizeLimits {
+            body_bytes: 64,
+            header_bytes: 512,
+            header_count: 8,
+        };
         Router::new()
-            .route("/echo", post(|ApiJson(value): ApiJson<serde_json::Value>| async move { value.to_string() }))
+            .route(
+                "/echo",
+                post(|ApiJson(value): ApiJson<serde_json::Value>| async move { value.to_string() }),
+            )
             .layer(axum::middleware::from_fn_with_state(limits, layer))
     }
 
     fn json_request(body: Body, length: Option<usize>) -> Request {
-        let mut builder = axum::http::Request::post("/echo").header(header::CONTENT_TYPE, "application/json");
+        let mut builder =
+            axum::http::Request::post("/echo").header(header::CONTENT_TYPE, "application/json");
         if let Some(length) = length {
             builder = builder.header(header::CONTENT_LENGTH, length);
         }
@@ -91,9 +113,16 @@ mod tests {
     #[tokio::test]
     async fn announced_and_unannounced_oversize_bodies_get_413() {
         let big = format!("\"{}\"", "a".repeat(100));
-        let announced = call(app(), json_request(Body::from(big.clone()), Some(big.len()))).await;
+        let announced = call(
+            app(),
+            json_request(Body::from(big.clone()), Some(big.len())),
+        )
+        .await;
         assert_eq!(announced.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(body_json(announced).await["error"]["code"], "payload_too_large");
+        assert_eq!(
+            body_json(announced).await["error"]["code"],
+            "payload_too_large"
+        );
 
         // A streamed body has no Content-Length, like a chunked upload.
         let chunks = futures_util::stream::iter(
@@ -101,7 +130,10 @@ mod tests {
         );
         let streamed = call(app(), json_request(Body::from_stream(chunks), None)).await;
         assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(body_json(streamed).await["error"]["code"], "payload_too_large");
+        assert_eq!(
+            body_json(streamed).await["error"]["code"],
+            "payload_too_large"
+        );
 
         let small = call(app(), json_request(Body::from("[1,2]"), Some(5))).await;
         assert_eq!(small.status(), StatusCode::OK);
@@ -114,9 +146,18 @@ mod tests {
             builder = builder.header(format!("x-h{idx}"), "v");
         }
         let response = call(app(), builder.body(Body::empty()).unwrap()).await;
-        assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(
+            response.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
 
-        let huge = axum::http::Request::post("/echo").header("x-big", "a".repeat(600)).body(Body::empty()).unwrap();
-        assert_eq!(call(app(), huge).await.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let huge = axum::http::Request::post("/echo")
+            .header("x-big", "a".repeat(600))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            call(app(), huge).await.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
     }
 }

@@ -39,8 +39,10 @@ fn is_safe(method: &Method) -> bool {
 
 /// The middleware.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let is_cookie_authenticated =
-        matches!(credential(request.headers()), Ok(Some((_, CredentialSource::Cookie))));
+    let is_cookie_authenticated = matches!(
+        credential(request.headers()),
+        Ok(Some((_, CredentialSource::Cookie)))
+    );
     if is_safe(request.method()) || !is_cookie_authenticated {
         return next.run(request).await;
     }
@@ -49,7 +51,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let header = headers.get(&HEADER).and_then(|value| value.to_str().ok());
     let cookie = cookies::get(headers, cookies::CSRF_TOKEN);
     let verdict = tokens(&state).and_then(|csrf| {
-        csrf.verify(header, cookie, crate::app::now_secs()).map_err(ApiError::from)
+        csrf.verify(header, cookie, crate::app::now_secs())
+            .map_err(ApiError::from)
     });
     match verdict {
         Ok(()) => next.run(request).await,
@@ -88,14 +91,28 @@ mod tests {
     #[tokio::test]
     async fn cookie_requests_need_a_matching_signed_token() {
         let state = state().await;
-        let token = tokens(&state).unwrap().issue(crate::app::now_secs()).unwrap();
-        let cookie = |csrf: &str| (header::COOKIE.as_str(), format!("access_token=t; csrf_token={csrf}"));
+        let token = tokens(&state)
+            .unwrap()
+            .issue(crate::app::now_secs())
+            .unwrap();
+        let cookie = |csrf: &str| {
+            (
+                header::COOKIE.as_str(),
+                format!("access_token=t; csrf_token={csrf}"),
+            )
+        };
 
         let (status, body) = post_with(&[cookie(&token)]).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_missing")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("csrf_missing"))
+        );
 
         let (status, body) = post_with(&[cookie(&token), ("x-csrf-token", "other".into())]).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_mismatch")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("csrf_mismatch"))
+        );
 
         let (status, _) = post_with(&[cookie(&token), ("x-csrf-token", token.clone())]).await;
         assert_eq!(status, StatusCode::OK);

@@ -37,14 +37,20 @@ pub enum CredentialSource {
     Cookie,
 }
 
+/// An `Authorization` header that is present but not `Bearer <token>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedAuthorization;
+
 /// The credential a request carries: the `Authorization` header wins over the
 /// cookie. `Err` when the header is present but not a well-formed bearer.
-pub fn credential(headers: &HeaderMap) -> Result<Option<(&str, CredentialSource)>, ()> {
+pub fn credential(
+    headers: &HeaderMap,
+) -> Result<Option<(&str, CredentialSource)>, MalformedAuthorization> {
     if let Some(value) = headers.get(AUTHORIZATION) {
-        let text = value.to_str().map_err(|_| ())?;
-        let (scheme, token) = text.split_once(' ').ok_or(())?;
+        let text = value.to_str().map_err(|_| MalformedAuthorization)?;
+        let (scheme, token) = text.split_once(' ').ok_or(MalformedAuthorization)?;
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(());
+            return Err(MalformedAuthorization);
         }
         return Ok(Some((token.trim(), CredentialSource::Header)));
     }
@@ -65,7 +71,9 @@ pub(crate) mod test_support {
     }
 
     pub(crate) async fn body_json(response: Response<Body>) -> serde_json::Value {
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         serde_json::from_slice(&bytes).unwrap()
     }
 }

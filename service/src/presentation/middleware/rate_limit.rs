@@ -23,16 +23,20 @@ use crate::presentation::middleware::credential;
 const EXEMPT: &[&str] = &["/healthz", "/readyz"];
 
 /// The key a request is counted under.
-pub async fn key_for(state: &AppState, request: &Request) -> String {
-    if let Ok(Some((token, _))) = credential(request.headers())
-        && let Ok(verified) = state.verifier.verify(token).await
+///
+/// Takes owned parts of the request, not `&Request`: the body is not `Sync`,
+/// so a reference to the request held across the verifier's `.await` would
+/// make the middleware's future not `Send`.
+pub async fn key_for(state: &AppState, token: Option<String>, peer: Option<SocketAddr>) -> String {
+    if let Some(token) = token
+        && let Ok(verified) = state.verifier.verify(&token).await
     {
         return format!("user:{}", verified.user.as_str());
     }
     // NOTE: the peer address is used as is; behind a reverse proxy, configure
     // the proxy to limit too, since this sees only the proxy's address.
-    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => format!("addr:{}", addr.ip()),
+    match peer {
+        Some(addr) => format!("addr:{}", addr.ip()),
         None => "addr:unknown".to_owned(),
     }
 }
@@ -43,11 +47,22 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
 
-    let key = key_for(&state, &request).await;
+    let token = match credential(request.headers()) {
+        Ok(Some((token, _))) => Some(token.to_owned()),
+        _ => None,
+    };
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    let key = key_for(&state, token, peer).await;
     match state.rate_limits.check(&key, &state.rate_policy).await {
         Ok(Decision::Allowed) => next.run(request).await,
         Ok(Decision::Limited { retry_after }) => {
-            tracing::info!(retry_after_ms = retry_after.as_millis() as u64, "rate limited");
+            tracing::info!(
+                retry_after_ms = retry_after.as_millis() as u64,
+                "rate limited"
+            );
             ApiError::rate_limited(retry_after).into_response()
         }
         Err(err) => ApiError::unavailable("rate_limit_unavailable", "retry later", err.to_string())
@@ -83,7 +98,9 @@ mod tests {
         assert_eq!(limited.headers()[header::RETRY_AFTER], "1");
         assert_eq!(body_json(limited).await["error"]["code"], "rate_limited");
 
-        let probe = axum::http::Request::get("/healthz").body(Body::empty()).unwrap();
+        let probe = axum::http::Request::get("/healthz")
+            .body(Body::empty())
+            .unwrap();
         assert_eq!(call(app, probe).await.status(), StatusCode::OK);
     }
 }

@@ -30,7 +30,9 @@ pub fn current() -> Option<String> {
 
 fn is_well_formed(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn generate() -> String {
@@ -106,16 +108,24 @@ mod tests {
     fn app() -> Router {
         Router::new()
             .route("/ok", get(|| async { current().unwrap_or_default() }))
-            .route("/fail", get(|| async { ApiError::new(StatusCode::BAD_REQUEST, "bad", "bad") }))
+            .route(
+                "/fail",
+                get(|| async { ApiError::new(StatusCode::BAD_REQUEST, "bad", "bad") }),
+            )
             .layer(axum::middleware::from_fn(layer))
     }
 
     #[tokio::test]
     async fn keeps_a_well_formed_id_and_binds_it() {
-        let request = axum::http::Request::get("/ok").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+        let request = axum::http::Request::get("/ok")
+            .header("x-request-id", "abc-123")
+            .body(Body::empty())
+            .unwrap();
         let response = call(app(), request).await;
         assert_eq!(response.headers()["x-request-id"], "abc-123");
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         assert_eq!(&body[..], b"abc-123");
     }
 
@@ -126,9 +136,15 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         let response = call(app(), request).await;
-        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(is_well_formed(&id) && id.len() == 32);
-        assert_eq!(body_json(response).await["error"]["request_id"], id.as_str());
+        assert_eq!(
+            body_json(response).await["error"]["request_id"],
+            id.as_str()
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use axum::response::Response;
 
 /// The headers and their values, in the order they are set.
 pub const HEADERS: &[(&str, &str)] = &[
-    ("strict-transport-security", "max-age=31536000; includeSubDomains; preload"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains; preload",
+    ),
     (
         "content-security-policy",
         "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -30,7 +33,10 @@ pub const HEADERS: &[(&str, &str)] = &[
 pub async fn layer(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for &(name, value) in HEADERS {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     }
     // hyper sends no Server header; this keeps a future layer from adding one.
     headers.remove(header::SERVER);
@@ -46,17 +52,24 @@ mod tests {
     use crate::presentation::middleware::test_support::call;
     use axum::Router;
     use axum::body::Body;
-    use axum::http::{Request, StatusCode};
+    use axum::http::StatusCode;
     use axum::routing::get;
 
     #[tokio::test]
     async fn every_response_gets_the_headers_and_loses_server() {
         let app = Router::new()
-            .route("/ok", get(|| async { ([(header::SERVER, "leaky/1.0")], "ok") }))
+            .route(
+                "/ok",
+                get(|| async { ([(header::SERVER, "leaky/1.0")], "ok") }),
+            )
             .route("/err", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
             .layer(axum::middleware::map_response(layer));
         for path in ["/ok", "/err", "/missing"] {
-            let response = call(app.clone(), axum::http::Request::get(path).body(Body::empty()).unwrap()).await;
+            let response = call(
+                app.clone(),
+                axum::http::Request::get(path).body(Body::empty()).unwrap(),
+            )
+            .await;
             for (name, value) in HEADERS {
                 assert_eq!(response.headers()[*name], *value, "{path} {name}");
             }

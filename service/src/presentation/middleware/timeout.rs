@@ -36,9 +36,21 @@ mod tests {
     #[tokio::test]
     async fn slow_handlers_get_503() {
         let app = Router::new()
-            .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }))
-            .layer(axum::middleware::from_fn_with_state(Duration::from_millis(20), layer));
-        let response = call(app, axum::http::Request::get("/slow").body(Body::empty()).unwrap()).await;
+            .route(
+                "/slow",
+                get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(20),
+                layer,
+            ));
+        let response = call(
+            app,
+            axum::http::Request::get("/slow")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body_json(response).await["error"]["code"], "timeout");
     }

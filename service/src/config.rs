@@ -306,7 +306,8 @@ mod tests {
     #[test]
     fn refuses_passwords_in_urls_and_plain_http_keys() {
         let mut pairs = AUTH.to_vec();
-        pairs.push(("SERVICE_DATABASE_URL", "postgres://app:hunter2@db/app"));
+        // portcullis:allow rust-hardcoded-credentials-in-url the test shows such a URL is refused
+        pairs.push(("SERVICE_DATABASE_URL", "postgres://app:hunter2@db/app")); // portcullis:allow-secret a refused example
         let err = Config::load(None, env(&pairs))
             .err()
             .map(|e| e.to_string())

@@ -20,6 +20,7 @@ use crate::presentation::middleware::body_limit::SizeLimits;
 use crate::presentation::middleware::csrf::SIGNING_KEY_SECRET;
 
 /// The secret holding the PostgreSQL password (optional).
+// portcullis:allow rust-hardcoded-password the name of the secret file, not its value
 pub const DATABASE_PASSWORD_SECRET: &str = "database_password";
 
 /// Why the service could not start.

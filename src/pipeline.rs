@@ -244,6 +244,9 @@ impl Pipeline {
 
         let mut reports = Vec::new();
         let mut stop_reason: Option<String> = None;
+        // Baselines and waivers apply to each gate as it finishes, so that its
+        // live line, and a fail-fast decision, already see the judged outcome.
+        let mut ledger = WaiverLedger::new(self.policy.waivers.len());
         for stage in &self.policy.stages {
             let mut pending = JoinSet::new();
             for id in &stage.gates {
@@ -266,10 +269,11 @@ impl Pipeline {
 
             let mut stage_reports = Vec::new();
             while let Some(joined) = pending.join_next().await {
-                let report = match joined {
+                let mut report = match joined {
                     Ok((gate, result, elapsed)) => self.judge(gate, &stage.name, result, elapsed),
                     Err(err) => self.crashed(&stage.name, err),
                 };
+                self.apply_waivers(&mut report, &mut ledger);
                 progress.gate_finished(&report);
                 stage_reports.push(report);
             }
@@ -287,7 +291,7 @@ impl Pipeline {
             }
         }
 
-        let policy_notes = self.apply_waivers(&mut reports);
+        let policy_notes = self.waiver_notes(&ledger);
         let verdict = verdict_of(&reports);
         PipelineResult {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -395,46 +399,49 @@ impl Pipeline {
     /// Marks findings already in the baseline or covered by an active waiver,
     /// then re-judges each gate.
     /// Returns notes on expired and unused waivers.
-    fn apply_waivers(&self, reports: &mut [GateReport]) -> Vec<PolicyNote> {
+    /// Suppresses the findings of one gate that the baseline or an active
+    /// waiver covers, notes in `ledger` which waivers were used, and judges
+    /// the gate's outcome again.
+    fn apply_waivers(&self, report: &mut GateReport, ledger: &mut WaiverLedger) {
         let today = self.settings.today;
-        let mut used = vec![false; self.policy.waivers.len()];
-        let mut expired_hit = vec![false; self.policy.waivers.len()];
-
-        for report in reports.iter_mut() {
-            for finding in report.findings.iter_mut().filter(|f| !f.is_suppressed()) {
-                let in_baseline = self
-                    .settings
-                    .baseline
-                    .as_ref()
-                    .is_some_and(|baseline| baseline.contains(finding.fingerprint.as_str()));
-                if in_baseline {
-                    finding.suppression = Some(Suppression::Baseline);
-                    continue;
-                }
-                let Some(waiver) = self.policy.waivers.iter().find(|w| w.matches(finding)) else {
-                    continue;
-                };
-                match waiver.status(today) {
-                    WaiverStatus::Active => {
-                        used[waiver.index] = true;
-                        finding.suppression = Some(Suppression::Waiver {
-                            index: waiver.index,
-                            reason: waiver.reason.clone(),
-                            expires: waiver.expires.to_string(),
-                        });
-                    }
-                    WaiverStatus::Expired => expired_hit[waiver.index] = true,
-                }
+        for finding in report.findings.iter_mut().filter(|f| !f.is_suppressed()) {
+            let in_baseline = self
+                .settings
+                .baseline
+                .as_ref()
+                .is_some_and(|baseline| baseline.contains(finding.fingerprint.as_str()));
+            if in_baseline {
+                finding.suppression = Some(Suppression::Baseline);
+                continue;
             }
-            if !matches!(report.outcome, Outcome::Skipped { .. }) {
-                report.outcome = outcome_of(report);
+            let Some(waiver) = self.policy.waivers.iter().find(|w| w.matches(finding)) else {
+                continue;
+            };
+            match waiver.status(today) {
+                WaiverStatus::Active => {
+                    ledger.used[waiver.index] = true;
+                    finding.suppression = Some(Suppression::Waiver {
+                        index: waiver.index,
+                        reason: waiver.reason.clone(),
+                        expires: waiver.expires.to_string(),
+                    });
+                }
+                WaiverStatus::Expired => ledger.expired_hit[waiver.index] = true,
             }
         }
+        if !matches!(report.outcome, Outcome::Skipped { .. }) {
+            report.outcome = outcome_of(report);
+        }
+    }
 
+    /// The notes about waivers once every gate ran: expired ones, and ones
+    /// that matched nothing in a full run.
+    fn waiver_notes(&self, ledger: &WaiverLedger) -> Vec<PolicyNote> {
+        let today = self.settings.today;
         let mut notes = Vec::new();
         for waiver in &self.policy.waivers {
             if waiver.status(today) == WaiverStatus::Expired {
-                let matched = if expired_hit[waiver.index] {
+                let matched = if ledger.expired_hit[waiver.index] {
                     "; the findings it covered count again"
                 } else {
                     ""
@@ -446,7 +453,7 @@ impl Pipeline {
                         waiver.rule, waiver.line, waiver.expires
                     ),
                 });
-            } else if !used[waiver.index] && !self.partial {
+            } else if !ledger.used[waiver.index] && !self.partial {
                 notes.push(PolicyNote {
                     kind: PolicyNoteKind::UnusedWaiver,
                     message: format!(
@@ -460,6 +467,22 @@ impl Pipeline {
             tracing::warn!("{}", note.message);
         }
         notes
+    }
+}
+
+/// Which waivers matched something during a run, by waiver index.
+#[derive(Debug)]
+struct WaiverLedger {
+    used: Vec<bool>,
+    expired_hit: Vec<bool>,
+}
+
+impl WaiverLedger {
+    fn new(waivers: usize) -> Self {
+        WaiverLedger {
+            used: vec![false; waivers],
+            expired_hit: vec![false; waivers],
+        }
     }
 }
 

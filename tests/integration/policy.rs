@@ -41,3 +41,41 @@ fn discover_prefers_the_repository_policy() {
         Policy::discover(tempfile::tempdir().expect("dir").path(), None, &[]).expect("builtin");
     assert_eq!(builtin.origin, "<built-in default>");
 }
+
+/// A waived finding must not trip fail-fast: waivers are applied to each
+/// gate as it finishes, before the stage is judged. (They were once applied
+/// only after every stage, so a waived secret skipped the later stages.)
+#[test]
+fn a_waived_finding_does_not_stop_the_pipeline_with_fail_fast() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Built at run time so this file holds no credential-shaped string.
+    let line = format!("DB_{}WORD=\"{}\"\n", "PASS", "Zq8rT2vLw9kP4mXc7Hn");
+    fs::write(dir.path().join("settings.env"), line).expect("write");
+    let policy = crate::common::policy(
+        "version = 1\n\
+         [pipeline]\nfail-fast = true\n\
+         [[stage]]\nname = \"first\"\ngates = [\"secrets\"]\n\
+         [[stage]]\nname = \"second\"\ngates = [\"sast\"]\n\
+         [[waiver]]\nrule = \"generic-password\"\npath = \"settings.env\"\n\
+         reason = \"a test value\"\nexpires = 2099-01-01\n",
+    );
+    let result = crate::common::run(dir.path(), policy, &["secrets", "sast"]);
+    let outcome = |id: &str| {
+        let gate = result
+            .gates
+            .iter()
+            .find(|g| g.id == id)
+            .expect("gate reported");
+        format!("{:?}", gate.outcome)
+    };
+    let secrets = result
+        .gates
+        .iter()
+        .find(|g| g.id == "secrets")
+        .expect("secrets ran");
+    assert_eq!(secrets.findings.len(), 1, "{:#?}", secrets.findings);
+    assert!(secrets.findings[0].is_suppressed());
+    assert_eq!(outcome("secrets"), "Passed");
+    assert_eq!(outcome("sast"), "Passed");
+    assert_eq!(result.verdict, portcullis::pipeline::Verdict::Passed);
+}

@@ -18,7 +18,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 shared=${PORTCULLIS_SHARED:-$repo/../shared}
 runs=${RUNS:-20}
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
-xtask=$target_dir/release/xtask
+xtask=$target_dir/release/portcullis
 
 command -v hyperfine >/dev/null || { echo "hyperfine is not installed (apt-get install -y hyperfine)" >&2; exit 2; }
 cargo cyclonedx --version >/dev/null 2>&1 || { echo "cargo-cyclonedx is not installed (cargo install cargo-cyclonedx)" >&2; exit 2; }
@@ -27,7 +27,7 @@ if [ $# -eq 0 ]; then
   set -- "$repo" "$shared/corpus/lockfiles/zizmor-head"
 fi
 
-(cd "$repo" && cargo build --quiet --release --locked --package xtask)
+(cd "$repo" && cargo build --quiet --release --locked --package xtask --bin portcullis)
 echo "ours:   $xtask ($("$xtask" --version 2>/dev/null || echo unknown version))"
 echo "anchor: $(cargo cyclonedx --version)"
 

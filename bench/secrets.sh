@@ -29,7 +29,8 @@ TREES=${*:-tree history}
 
 command -v hyperfine >/dev/null || { echo "hyperfine is missing (apt-get install -y hyperfine)" >&2; exit 2; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-(cd "$ROOT" && cargo build --quiet --release --locked -p xtask --bin portcullis --example secrets_scan)
+(cd "$ROOT" && cargo build --quiet --release --locked -p xtask --bin portcullis \
+    && cargo build --quiet --release --locked -p portcullis --example secrets_scan)
 OURS="$CARGO_TARGET_DIR/release/examples/secrets_scan"
 PORTCULLIS="$CARGO_TARGET_DIR/release/portcullis"
 mkdir -p "$WORK"

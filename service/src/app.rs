@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::get;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::application::auth::TokenVerifier;
@@ -48,11 +49,21 @@ pub fn now_secs() -> u64 {
 
 /// The routes with the full middleware stack.
 pub fn build_router(state: AppState) -> Router {
+    with_middleware(bare_router(state.clone()), state)
+}
+
+/// Wraps `routes` in the whole middleware stack. `build_router` is this over
+/// the service's routes; tests use it over routes of their own (a handler
+/// that panics, say).
+pub fn with_middleware(routes: Router, state: AppState) -> Router {
     // Outermost first. `ServiceBuilder` runs layers top to bottom:
     //  1. request id, span and access log (sees every response, so logs all)
     //  2. Authorization and Cookie marked sensitive, so nothing that prints
     //     headers can print them
     //  3. security headers on every response, errors from every layer below
+    //  3b. a panic anywhere below becomes the JSON 500 every other internal
+    //     error is, with the request id and the headers above; the process
+    //     and the connection's other requests carry on
     //  4. a deadline for the request
     //  5. header and body size limits
     //  6. rate limit (per verified user, else per address)
@@ -67,16 +78,35 @@ pub fn build_router(state: AppState) -> Router {
             axum::http::header::COOKIE,
         ]))
         .layer(map_response(security_headers::layer))
+        .map_response(into_axum_body)
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.request_timeout, timeout::layer))
         .layer(from_fn_with_state(state.size_limits, body_limit::layer))
         .layer(from_fn_with_state(state.clone(), rate_limit::layer))
         .layer(from_fn_with_state(state.clone(), csrf::layer))
         .layer(from_fn_with_state(state.clone(), auth::layer));
 
-    bare_router(state.clone())
+    routes
         // A second, independent body limit inside the handlers' extractors.
         .layer(DefaultBodyLimit::max(state.size_limits.body_bytes))
         .layer(stack)
+}
+
+/// The catch-panic layer answers with its own body type; the axum layers
+/// above it take `axum::body::Body`.
+fn into_axum_body<B>(response: axum::response::Response<B>) -> axum::response::Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    response.map(axum::body::Body::new)
+}
+
+/// The response to a panic below the catch-panic layer. The payload is not
+/// logged: it may hold request data.
+fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    crate::presentation::error::ApiError::internal("a handler panicked").into_response()
 }
 
 /// The routes without any middleware: used by the load benchmark to measure
@@ -153,5 +183,44 @@ pub(crate) mod testing {
             size_limits: SizeLimits::default(),
             request_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::presentation::middleware::test_support::{body_json, call};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_the_json_500_with_headers_and_request_id() {
+        async fn boom() -> &'static str {
+            panic!("secret request data")
+        }
+        let state = testing::state().await;
+        let routes = Router::new()
+            .route("/boom", get(boom))
+            .route("/ok", get(|| async { "ok" }));
+        let app = with_middleware(routes, state);
+
+        let request = Request::get("/boom")
+            .header("x-request-id", "panic-1")
+            .body(Body::empty())
+            .unwrap();
+        let response = call(app.clone(), request).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().contains_key("strict-transport-security"));
+        assert_eq!(response.headers()["x-request-id"], "panic-1");
+        let body = body_json(response).await;
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(body["error"]["request_id"], "panic-1");
+        assert!(!body.to_string().contains("secret request data"));
+
+        // The service keeps serving.
+        let response = call(app, Request::get("/ok").body(Body::empty()).unwrap()).await;
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }

@@ -17,6 +17,62 @@ fn id_parameter() -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut document = operations();
+    add_layer_responses(&mut document);
+    document
+}
+
+/// Responses every operation can get from the middleware, whatever its
+/// handler does: added to each operation that does not name them itself.
+fn add_layer_responses(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        // The probes are exempt from the rate limit.
+        let limited = !matches!(path.as_str(), "/healthz" | "/readyz");
+        for operation in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            let secured = operation
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|s| !s.is_empty());
+            let has_body = operation.get("requestBody").is_some();
+            let Some(responses) = operation["responses"].as_object_mut() else {
+                continue;
+            };
+            let mut add = |code: &str, description: &str| {
+                responses
+                    .entry(code.to_owned())
+                    .or_insert_with(|| error_response(description));
+            };
+            add("413", "body too large");
+            add("431", "request headers too large");
+            add("500", "internal error (details are logged, never sent)");
+            add("503", "the request deadline passed");
+            if limited {
+                add("429", "rate limited; see `Retry-After`");
+            }
+            if secured {
+                add("401", "not authenticated");
+                add(
+                    "503",
+                    "the signing keys could not be fetched, or the deadline passed",
+                );
+            }
+            if has_body {
+                add("415", "not JSON");
+                add("422", "unknown or mistyped fields");
+            }
+        }
+    }
+}
+
+/// The operations, each with the responses its handler gives.
+fn operations() -> Value {
     let message_body = json!({
         "required": true,
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/MessageInput" } } }
@@ -102,6 +158,28 @@ pub fn document() -> Value {
 mod tests {
     use super::*;
     use crate::presentation::routes::ROUTES;
+
+    #[test]
+    fn every_operation_lists_what_the_middleware_can_answer() {
+        let document = document();
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let responses = &operation["responses"];
+                for code in ["413", "431", "500", "503"] {
+                    assert!(
+                        responses.get(code).is_some(),
+                        "{method} {path} lacks {code}"
+                    );
+                }
+                let limited = !matches!(path.as_str(), "/healthz" | "/readyz");
+                assert_eq!(responses.get("429").is_some(), limited, "{method} {path}");
+            }
+        }
+        let update = &document["paths"]["/api/v1/messages/{id}"]["put"]["responses"];
+        for code in ["401", "403", "404", "413", "415", "422", "429"] {
+            assert!(update.get(code).is_some(), "PUT lacks {code}");
+        }
+    }
 
     #[test]
     fn documents_exactly_the_routes() {

@@ -49,19 +49,19 @@ fn add_layer_responses(document: &mut Value) {
                     .entry(code.to_owned())
                     .or_insert_with(|| error_response(description));
             };
-            add("413", "body too large");
-            add("431", "request headers too large");
-            add("500", "internal error (details are logged, never sent)");
-            add("503", "the request deadline passed");
-            if limited {
-                add("429", "rate limited; see `Retry-After`");
-            }
             if secured {
                 add("401", "not authenticated");
                 add(
                     "503",
                     "the signing keys could not be fetched, or the deadline passed",
                 );
+            }
+            add("413", "body too large");
+            add("431", "request headers too large");
+            add("500", "internal error (details are logged, never sent)");
+            add("503", "the request deadline passed");
+            if limited {
+                add("429", "rate limited; see `Retry-After`");
             }
             if has_body {
                 add("415", "not JSON");

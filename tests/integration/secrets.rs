@@ -444,12 +444,15 @@ fn history_mode_credits_the_commit_that_introduced_a_secret() {
     git(root, &["add", "."]);
     git(root, &["commit", "-qm", "first"]);
     let config = format!("TOKEN = \"{}\"\n", fake_token(11));
-    std::fs::write(root.join("config.py"), config).expect("write");
+    std::fs::write(root.join("config.py"), &config).expect("write");
     git(root, &["add", "."]);
     git(root, &["commit", "-qm", "add config"]);
     let leaking = git(root, &["rev-parse", "HEAD"]);
     for index in 0..5 {
         std::fs::write(root.join("README.md"), format!("edit {index}\n")).expect("write");
+        // Later edits of the same file make new blobs holding the same
+        // secret: still one finding, at the commit that added it.
+        std::fs::write(root.join("config.py"), format!("{config}# edit {index}\n")).expect("write");
         git(root, &["commit", "-qam", "unrelated"]);
     }
 
@@ -461,6 +464,7 @@ fn history_mode_credits_the_commit_that_introduced_a_secret() {
     };
     assert_eq!(payload.commit.as_deref(), Some(leaking.as_str()));
     assert_eq!(report.stats.get("commits"), Some(&7));
+    assert_eq!(report.stats.get("repeated_in_later_commits"), Some(&5));
 }
 
 #[test]

@@ -353,7 +353,20 @@ fn scan_blobs(
             },
         )
         .collect();
-    for part in results {
+
+    // A secret left in a file that later commits edit is in every later
+    // version of the blob. Report it once, at the commit that introduced it:
+    // the results are in job order, which is parents-first commit order, and
+    // the fingerprint (rule, path, hash of the secret) ignores the commit.
+    let mut seen = HashSet::new();
+    for mut part in results {
+        let before = part.findings.len();
+        part.findings
+            .retain(|f| seen.insert(f.fingerprint.as_str().to_owned()));
+        let repeated = (before - part.findings.len()) as u64;
+        if repeated > 0 {
+            part.stat("repeated_in_later_commits", repeated);
+        }
         collected.merge(part);
     }
 }

@@ -19,14 +19,16 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// Milliseconds between two requests at the sustained rate.
-    pub fn interval_ms(&self) -> u64 {
-        (self.period.as_millis() as u64 / u64::from(self.count.max(1))).max(1)
+    /// Microseconds between two requests at the sustained rate. Microseconds,
+    /// not milliseconds: a limit above 1000 per second (a service-wide one, or
+    /// a benchmark's) must not be rounded down to 1000 per second.
+    pub fn interval_us(&self) -> u64 {
+        (self.period.as_micros() as u64 / u64::from(self.count.max(1))).max(1)
     }
 
-    /// The period in milliseconds.
-    pub fn period_ms(&self) -> u64 {
-        self.period.as_millis() as u64
+    /// The period in microseconds.
+    pub fn period_us(&self) -> u64 {
+        self.period.as_micros() as u64
     }
 }
 
@@ -85,18 +87,18 @@ pub trait RateLimitStore: Send + Sync + fmt::Debug {
 
 /// The GCRA step for all limits of one key: given the stored TATs (0 when
 /// unknown) and the time, either the new TATs to store or the wait.
-pub fn decide(tats: &[u64], policy: &RateLimitPolicy, now_ms: u64) -> Result<Vec<u64>, u64> {
+pub fn decide(tats: &[u64], policy: &RateLimitPolicy, now_us: u64) -> Result<Vec<u64>, u64> {
     let mut next = Vec::with_capacity(policy.limits.len());
-    let mut wait_ms = 0;
+    let mut wait_us = 0;
     for (idx, limit) in policy.limits.iter().enumerate() {
-        let tat = tats.get(idx).copied().unwrap_or(0).max(now_ms);
-        let next_tat = tat + limit.interval_ms();
+        let tat = tats.get(idx).copied().unwrap_or(0).max(now_us);
+        let next_tat = tat + limit.interval_us();
         // Admit when the bucket, after this request, holds at most one period.
-        let over = next_tat.saturating_sub(now_ms + limit.period_ms());
-        wait_ms = wait_ms.max(over);
+        let over = next_tat.saturating_sub(now_us + limit.period_us());
+        wait_us = wait_us.max(over);
         next.push(next_tat);
     }
-    if wait_ms > 0 { Err(wait_ms) } else { Ok(next) }
+    if wait_us > 0 { Err(wait_us) } else { Ok(next) }
 }
 
 #[cfg(test)]
@@ -128,7 +130,7 @@ mod tests {
     fn sixty_per_minute_holds_even_when_spread() {
         // Ten per second for ten seconds: the per-second limit admits all, the
         // per-minute limit stops at 60 (after its burst and refills).
-        let times: Vec<u64> = (0..100).map(|i| 1_000 + i * 100).collect();
+        let times: Vec<u64> = (0..100).map(|i| 1_000_000 + i * 100_000).collect();
         let admitted = run(&RateLimitPolicy::default(), &times)
             .iter()
             .filter(|a| **a)
@@ -146,8 +148,21 @@ mod tests {
         };
         let first = decide(&[], &policy, 0).unwrap_or_default();
         let second = decide(&first, &policy, 0).unwrap_or_default();
-        assert_eq!(decide(&second, &policy, 0), Err(500));
+        assert_eq!(decide(&second, &policy, 0), Err(500_000));
         // Half a second later one slot is back.
-        assert!(decide(&second, &policy, 500).is_ok());
+        assert!(decide(&second, &policy, 500_000).is_ok());
+    }
+
+    #[test]
+    fn limits_above_a_thousand_per_second_are_not_rounded_down() {
+        let policy = RateLimitPolicy {
+            limits: vec![Limit {
+                count: 100_000,
+                period: Duration::from_secs(1),
+            }],
+        };
+        // 5000 requests at one instant fit in a burst of 100 000.
+        let admitted = run(&policy, &[1_000_000; 5_000]);
+        assert!(admitted.iter().all(|a| *a));
     }
 }

@@ -20,13 +20,13 @@ fn storage_key(key: &str) -> String {
     format!("portcullis:rl:{}", hex::encode(&digest[..16]))
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0)
+fn now_us() -> u64 {
+    u64::try_from(jiff::Timestamp::now().as_microsecond()).unwrap_or(0)
 }
 
-fn limited(wait_ms: u64) -> Decision {
+fn limited(wait_us: u64) -> Decision {
     Decision::Limited {
-        retry_after: Duration::from_millis(wait_ms),
+        retry_after: Duration::from_micros(wait_us),
     }
 }
 
@@ -53,7 +53,7 @@ impl MemoryStore {
     }
 
     /// The synchronous check, also used by `RedisStore` as its fallback.
-    pub fn check_now(&self, key: &str, policy: &RateLimitPolicy, now_ms: u64) -> Decision {
+    pub fn check_now(&self, key: &str, policy: &RateLimitPolicy, now_us: u64) -> Decision {
         let key = storage_key(key);
         // A poisoned lock only means another request panicked mid-update; the
         // map is still a valid map, so keep limiting rather than fail open.
@@ -67,16 +67,16 @@ impl MemoryStore {
             state.checks_since_sweep = 0;
             state
                 .tats
-                .retain(|_, tats| tats.iter().any(|&tat| tat > now_ms));
+                .retain(|_, tats| tats.iter().any(|&tat| tat > now_us));
         }
 
         let current = state.tats.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        match decide(current, policy, now_ms) {
+        match decide(current, policy, now_us) {
             Ok(next) => {
                 state.tats.insert(key, next);
                 Decision::Allowed
             }
-            Err(wait_ms) => limited(wait_ms),
+            Err(wait_us) => limited(wait_us),
         }
     }
 }
@@ -84,16 +84,17 @@ impl MemoryStore {
 #[async_trait::async_trait]
 impl RateLimitStore for MemoryStore {
     async fn check(&self, key: &str, policy: &RateLimitPolicy) -> Result<Decision, RateLimitError> {
-        Ok(self.check_now(key, policy, now_ms()))
+        Ok(self.check_now(key, policy, now_us()))
     }
 }
 
 /// The GCRA step of `application::rate_limit::decide`, in Lua. ARGV holds
-/// (interval_ms, period_ms) pairs; the result is 0 (admitted and charged) or
-/// the wait in milliseconds.
+/// (interval_us, period_us) pairs; the result is 0 (admitted and charged) or
+/// the wait in microseconds. Microseconds since the epoch (about 1.7e15) are
+/// exact in Lua's doubles, which hold integers up to 2^53.
 const GCRA_SCRIPT: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #ARGV / 2
 local next_tats = {}
 local wait = 0
@@ -111,7 +112,7 @@ for i = 1, n do
 end
 if wait > 0 then return wait end
 for i = 1, n do redis.call('HSET', KEYS[1], tostring(i), next_tats[i]) end
-redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000))
 return 0
 ";
 
@@ -154,7 +155,7 @@ impl RedisStore {
     async fn check_shared(&self, key: &str, policy: &RateLimitPolicy) -> redis::RedisResult<u64> {
         let mut invocation = self.script.key(storage_key(key));
         for limit in &policy.limits {
-            invocation.arg(limit.interval_ms()).arg(limit.period_ms());
+            invocation.arg(limit.interval_us()).arg(limit.period_us());
         }
         let mut connection = self.connection.clone();
         invocation.invoke_async(&mut connection).await
@@ -173,12 +174,12 @@ impl RateLimitStore for RedisStore {
                 }
                 Ok(Decision::Allowed)
             }
-            Ok(wait_ms) => Ok(limited(wait_ms)),
+            Ok(wait_us) => Ok(limited(wait_us)),
             Err(err) => {
                 if !self.is_degraded.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %err, "Redis rate-limit store failed; limiting in process until it is back");
                 }
-                Ok(self.fallback.check_now(key, policy, now_ms()))
+                Ok(self.fallback.check_now(key, policy, now_us()))
             }
         }
     }

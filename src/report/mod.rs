@@ -84,8 +84,9 @@ pub(crate) fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A human duration: `850 ms`, `12.3 s`, `2 min 5 s`.
-pub(crate) fn human_duration(duration: std::time::Duration) -> String {
+/// A human duration: `850 ms`, `12.3 s`, `2 min 5 s`. The terminal table
+/// and the CLI's progress lines both use it, so the two never disagree.
+pub fn human_duration(duration: std::time::Duration) -> String {
     let ms = millis(duration);
     if ms < 1000 {
         format!("{ms} ms")

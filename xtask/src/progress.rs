@@ -12,14 +12,17 @@ use portcullis::pipeline::{GateReport, Outcome, Progress};
 #[derive(Debug)]
 pub(crate) struct Reporter {
     live: bool,
+    /// `--quiet`: no progress lines at all.
+    quiet: bool,
     color: bool,
     running: Mutex<BTreeMap<String, Instant>>,
 }
 
 impl Reporter {
-    pub(crate) fn new(live: bool, color: bool) -> Arc<Reporter> {
+    pub(crate) fn new(live: bool, quiet: bool, color: bool) -> Arc<Reporter> {
         Arc::new(Reporter {
-            live,
+            live: live && !quiet,
+            quiet,
             color,
             running: Mutex::new(BTreeMap::new()),
         })
@@ -76,7 +79,7 @@ impl Progress for Reporter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(gate.to_owned(), Instant::now());
-        if !self.live {
+        if !self.live && !self.quiet {
             let _ = writeln!(io::stderr(), "portcullis: gate {gate} started");
         }
     }
@@ -94,19 +97,22 @@ impl Progress for Reporter {
             Outcome::Errored => "35",
             Outcome::Skipped { .. } => "2",
         };
-        let seconds = report.duration.as_secs_f64();
+        if self.quiet {
+            return;
+        }
+        let took = portcullis::report::human_duration(report.duration);
         let findings = report.findings.len();
         if self.live {
             let _ = writeln!(
                 io::stderr(),
-                "\r\x1b[2K{} {} ({findings} findings, {seconds:.1} s)",
+                "\r\x1b[2K{} {} ({findings} findings, {took})",
                 self.paint(code, &format!("{label:>7}")),
                 report.id
             );
         } else {
             let _ = writeln!(
                 io::stderr(),
-                "portcullis: gate {} {label} ({findings} findings, {seconds:.1} s)",
+                "portcullis: gate {} {label} ({findings} findings, {took})",
                 report.id
             );
         }

@@ -199,3 +199,30 @@ fn out_dir_holds_every_report() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("notes.txt")]);
 }
+
+#[test]
+fn only_and_skip_on_a_single_gate_command_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().to_str().expect("utf-8 temp path");
+    let output = run(&["secrets", "--root", root, "--only", "sbom"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("`--only` and `--skip`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn quiet_prints_no_progress_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("notes.txt"), "nothing secret here\n").expect("write");
+    let root = dir.path().to_str().expect("utf-8 temp path");
+    let output = run(&["secrets", "--root", root, "--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("portcullis: gate"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -14,7 +14,7 @@ use crate::infrastructure::db::Database;
 use crate::infrastructure::jwks::{JwksClient, JwksSettings, redact_url};
 use crate::infrastructure::rate_store::{MemoryStore, RedisStore};
 use crate::infrastructure::secrets::{
-    CachedSecrets, DirectorySecrets, SECRET_CACHE_TTL, SecretsError, SecretsProvider,
+    CachedSecrets, DirectorySecrets, SECRET_CACHE_TTL, SecretBytes, SecretsError, SecretsProvider,
 };
 use crate::presentation::middleware::body_limit::SizeLimits;
 use crate::presentation::middleware::csrf::SIGNING_KEY_SECRET;
@@ -22,6 +22,57 @@ use crate::presentation::middleware::csrf::SIGNING_KEY_SECRET;
 /// The secret holding the PostgreSQL password (optional).
 // portcullis:allow rust-hardcoded-password the name of the secret file, not its value
 pub const DATABASE_PASSWORD_SECRET: &str = "database_password";
+
+/// How often the database password is re-read. Reads go through the secrets
+/// cache, so a rotated secret reaches new connections within this interval
+/// plus the cache's five minutes.
+pub const PASSWORD_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Keeps the pool's PostgreSQL password equal to the `database_password`
+/// secret: every `every`, reads it from `secrets` and, when it differs from
+/// the one in use, gives it to the pool for the connections it opens from
+/// then on. A secret that cannot be read leaves the password in use alone and
+/// is logged by name (never by value). Runs until the task is aborted or its
+/// runtime stops.
+pub fn watch_database_password(
+    database: Database,
+    secrets: Arc<dyn SecretsProvider>,
+    mut current: Option<SecretBytes>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await; // the first tick is immediate; `current` is fresh
+        loop {
+            ticks.tick().await;
+            let latest = match secrets.get(DATABASE_PASSWORD_SECRET) {
+                Ok(latest) => latest,
+                // No secret, no password: trust or certificate authentication.
+                Err(SecretsError::NotFound { .. }) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "keeping the database password in use");
+                    continue;
+                }
+            };
+            if current
+                .as_ref()
+                .is_some_and(|current| current.expose() == latest.expose())
+            {
+                continue;
+            }
+            match database.set_password(&latest) {
+                Ok(()) => {
+                    tracing::info!("database password rotated; new connections use it");
+                    current = Some(latest);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "keeping the database password in use");
+                }
+            }
+        }
+    })
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +151,16 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
         None => Arc::new(MemoryStore::new()),
     };
 
+    if matches!(database, Database::Postgres(_)) {
+        // Detached: it lives as long as the runtime serving the state.
+        drop(watch_database_password(
+            database.clone(),
+            secrets.clone(),
+            password,
+            PASSWORD_REFRESH_INTERVAL,
+        ));
+    }
+
     Ok(AppState {
         messages: MessageService::new(Arc::new(database)),
         verifier: TokenVerifier::new(Arc::new(jwks), &policy),
@@ -112,4 +173,98 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
         },
         request_timeout: Duration::from_secs(config.request_timeout_secs),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::sync::mpsc;
+
+    /// A PostgreSQL server that asks every client for a cleartext password,
+    /// reports the password it was sent, and refuses the login.
+    async fn password_recorder() -> (u16, mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (sent, received) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    // Startup packets: length (itself included), then payload.
+                    loop {
+                        let length = stream.read_u32().await.unwrap() as usize;
+                        let mut payload = vec![0; length - 4];
+                        stream.read_exact(&mut payload).await.unwrap();
+                        if payload[..4] == 80_877_103u32.to_be_bytes() {
+                            stream.write_all(b"N").await.unwrap(); // no TLS
+                            continue;
+                        }
+                        break;
+                    }
+                    // AuthenticationCleartextPassword.
+                    stream.write_all(b"R\0\0\0\x08\0\0\0\x03").await.unwrap();
+                    assert_eq!(stream.read_u8().await.unwrap(), b'p');
+                    let length = stream.read_u32().await.unwrap() as usize;
+                    let mut password = vec![0; length - 4];
+                    stream.read_exact(&mut password).await.unwrap();
+                    password.pop(); // the terminating NUL
+                    sent.send(String::from_utf8(password).unwrap()).unwrap();
+                    let fields = b"SFATAL\0C28P01\0Mpassword authentication failed\0\0";
+                    let mut error = vec![b'E'];
+                    error.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+                    error.extend_from_slice(fields);
+                    let _ = stream.write_all(&error).await;
+                });
+            }
+        });
+        (port, received)
+    }
+
+    #[tokio::test]
+    async fn a_rotated_database_password_reaches_new_connections() {
+        let (port, mut received) = password_recorder().await;
+        let options = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(port)
+            .username("service")
+            .database("messages")
+            .ssl_mode(PgSslMode::Disable)
+            .password("first-password");
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        let database = Database::Postgres(pool.clone());
+
+        assert!(pool.acquire().await.is_err());
+        assert_eq!(received.recv().await.unwrap(), "first-password");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(DATABASE_PASSWORD_SECRET),
+            "second-password\n",
+        )
+        .unwrap();
+        let watcher = watch_database_password(
+            database,
+            Arc::new(DirectorySecrets::new(dir.path())),
+            Some(SecretBytes::new(b"first-password".to_vec())),
+            Duration::from_millis(10),
+        );
+        // The watcher applies the change within a tick or two.
+        let mut seen = String::new();
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(pool.acquire().await.is_err());
+            seen = received.recv().await.unwrap();
+            if seen != "first-password" {
+                break;
+            }
+        }
+        watcher.abort();
+        assert_eq!(seen, "second-password");
+    }
 }

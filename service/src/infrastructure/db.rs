@@ -99,6 +99,23 @@ impl Database {
         ))
     }
 
+    /// Uses `password` for every PostgreSQL connection opened from now on:
+    /// how a rotated `database_password` secret reaches the pool without a
+    /// restart. Open connections stay as they are (PostgreSQL authenticates
+    /// a connection once, when it opens); the pool replaces them as they
+    /// reach their lifetime. Does nothing on SQLite, which has no password.
+    pub fn set_password(&self, password: &SecretBytes) -> Result<(), RepositoryError> {
+        let Self::Postgres(pool) = self else {
+            return Ok(());
+        };
+        let text = password
+            .expose_str()
+            .ok_or_else(|| RepositoryError("database password is not UTF-8".into()))?;
+        let options = (*pool.connect_options()).clone().password(text);
+        pool.set_connect_options(options);
+        Ok(())
+    }
+
     /// Applies the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), RepositoryError> {
         let migrations = MIGRATIONS

@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::get;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::application::auth::TokenVerifier;
@@ -18,9 +16,7 @@ use crate::application::messages::MessageService;
 use crate::application::rate_limit::{RateLimitPolicy, RateLimitStore};
 use crate::application::secrets::SecretsProvider;
 use crate::presentation::middleware::body_limit::SizeLimits;
-use crate::presentation::middleware::{
-    auth, body_limit, csrf, rate_limit, request_id, security_headers, timeout,
-};
+use crate::presentation::middleware::stack::SecureLayer;
 use crate::presentation::{openapi, routes};
 
 /// Everything a request may need, shared by all of them. Cheap to clone.
@@ -56,10 +52,11 @@ pub fn build_router(state: AppState) -> Router {
 /// the service's routes; tests use it over routes of their own (a handler
 /// that panics, say).
 pub fn with_middleware(routes: Router, state: AppState) -> Router {
-    // Outermost first. `ServiceBuilder` runs layers top to bottom:
+    // Outermost first (`presentation::middleware::stack` runs them in this
+    // order, one module each):
+    //  0. Authorization and Cookie marked sensitive, so nothing that prints
+    //     headers can print them (tower-http)
     //  1. request id, span and access log (sees every response, so logs all)
-    //  2. Authorization and Cookie marked sensitive, so nothing that prints
-    //     headers can print them
     //  3. security headers on every response, errors from every layer below
     //  3b. a panic anywhere below becomes the JSON 500 every other internal
     //     error is, with the request id and the headers above; the process
@@ -71,42 +68,18 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
     //  8. authentication (handlers take the user through `AuthUser`)
     // There is no CORS layer on purpose: the API is same-origin only, and
     // without CORS headers browsers refuse cross-origin reads.
+    let size_limits = state.size_limits;
+    // One `layer` call, so the router boxes the composed stack once.
     let stack = ServiceBuilder::new()
-        .layer(from_fn(request_id::layer))
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
             axum::http::header::COOKIE,
         ]))
-        .layer(map_response(security_headers::layer))
-        .map_response(into_axum_body)
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(from_fn_with_state(state.request_timeout, timeout::layer))
-        .layer(from_fn_with_state(state.size_limits, body_limit::layer))
-        .layer(from_fn_with_state(state.clone(), rate_limit::layer))
-        .layer(from_fn_with_state(state.clone(), csrf::layer))
-        .layer(from_fn_with_state(state.clone(), auth::layer));
-
+        .layer(SecureLayer::new(state));
     routes
         // A second, independent body limit inside the handlers' extractors.
-        .layer(DefaultBodyLimit::max(state.size_limits.body_bytes))
+        .layer(DefaultBodyLimit::max(size_limits.body_bytes))
         .layer(stack)
-}
-
-/// The catch-panic layer answers with its own body type; the axum layers
-/// above it take `axum::body::Body`.
-fn into_axum_body<B>(response: axum::response::Response<B>) -> axum::response::Response
-where
-    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    response.map(axum::body::Body::new)
-}
-
-/// The response to a panic below the catch-panic layer. The payload is not
-/// logged: it may hold request data.
-fn panic_response(_payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    crate::presentation::error::ApiError::internal("a handler panicked").into_response()
 }
 
 /// The routes without any middleware: used by the load benchmark to measure
@@ -168,7 +141,11 @@ pub(crate) mod testing {
         let db = Database::connect("sqlite::memory:", None, 1).await.unwrap();
         db.migrate().await.unwrap();
         let dir = tempfile::tempdir().unwrap().keep();
-        std::fs::write(dir.join(csrf::SIGNING_KEY_SECRET), [42u8; 32]).unwrap();
+        std::fs::write(
+            dir.join(crate::presentation::middleware::csrf::SIGNING_KEY_SECRET),
+            [42u8; 32],
+        )
+        .unwrap();
         let policy = TokenPolicy {
             issuer: "https://issuer.test".into(),
             audience: "portcullis".into(),

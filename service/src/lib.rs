@@ -13,6 +13,7 @@ pub mod application;
 pub mod config;
 pub mod domain;
 pub mod infrastructure;
+pub mod logging;
 pub mod presentation;
 pub mod startup;
 

@@ -31,16 +31,23 @@ enum Command {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SERVICE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let spec = std::env::var("SERVICE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok();
+    let (filter, problem) = match service::logging::filter(spec.as_deref()) {
+        Ok(filter) => (filter, None),
+        Err(problem) => (
+            service::logging::filter(None).unwrap_or_default(),
+            Some(problem),
+        ),
+    };
+    tracing_subscriber::util::SubscriberInitExt::init(service::logging::subscriber(
+        filter,
+        std::io::stderr,
+    ));
+    if let Some(problem) = problem {
+        tracing::warn!(%problem, "logging at the default level, info");
+    }
 }
 
 #[tokio::main]

@@ -13,6 +13,7 @@ mod common;
 mod csrf;
 mod headers;
 mod limits;
+mod logs;
 mod messages;
 mod redis_limit;
 mod repository;

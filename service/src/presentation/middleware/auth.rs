@@ -21,24 +21,39 @@ use crate::presentation::middleware::credential;
 #[derive(Debug, Clone)]
 struct Authenticated(VerifiedToken);
 
-/// The middleware.
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// Verifies the request's token, if it carries one, and records the
+/// verified identity in the request for `AuthUser`. `Ok(None)`: anonymous.
+/// A bad token is refused here with 401 (503 when the keys are unavailable).
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built once
+pub async fn authenticate(
+    state: &AppState,
+    request: &mut Request,
+) -> Result<Option<UserId>, Response> {
     let token = match credential(request.headers()) {
         Ok(Some((token, _))) => token,
-        Ok(None) => return next.run(request).await,
-        Err(_) => return ApiError::from(AuthError::Malformed).into_response(),
+        Ok(None) => return Ok(None),
+        Err(_) => return Err(ApiError::from(AuthError::Malformed).into_response()),
     };
 
     match state.verifier.verify(token).await {
         Ok(verified) => {
-            tracing::Span::current().record("user_id", verified.user.as_str());
+            let user = verified.user.clone();
             request.extensions_mut().insert(Authenticated(verified));
-            next.run(request).await
+            Ok(Some(user))
         }
         Err(err) => {
             tracing::info!(reason = %err, "token refused");
-            ApiError::from(err).into_response()
+            Err(ApiError::from(err).into_response())
         }
+    }
+}
+
+/// This layer alone, as `from_fn_with_state` middleware; the service runs
+/// `authenticate` as part of `super::stack`.
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match authenticate(&state, &mut request).await {
+        Ok(_) => next.run(request).await,
+        Err(refusal) => refusal,
     }
 }
 

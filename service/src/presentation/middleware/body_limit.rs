@@ -35,15 +35,17 @@ impl Default for SizeLimits {
     }
 }
 
-/// The middleware.
-pub async fn layer(State(limits): State<SizeLimits>, request: Request, next: Next) -> Response {
+/// Refuses a request whose headers or announced body are too large, and
+/// otherwise returns it with its body wrapped in a counting limiter.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built once
+pub fn check(limits: SizeLimits, request: Request) -> Result<Request, Response> {
     let headers = request.headers();
     let header_bytes: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if headers.len() > limits.header_count || header_bytes > limits.header_bytes {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!(
@@ -51,7 +53,7 @@ pub async fn layer(State(limits): State<SizeLimits>, request: Request, next: Nex
                 limits.header_bytes, limits.header_count
             ),
         )
-        .into_response();
+        .into_response());
     }
 
     if let Some(length) = headers.get(header::CONTENT_LENGTH) {
@@ -60,21 +62,29 @@ pub async fn layer(State(limits): State<SizeLimits>, request: Request, next: Nex
             .ok()
             .and_then(|text| text.parse::<u64>().ok())
         else {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_content_length",
                 "invalid Content-Length",
             )
-            .into_response();
+            .into_response());
         };
         if length > limits.body_bytes as u64 {
-            return ApiError::payload_too_large(limits.body_bytes).into_response();
+            return Err(ApiError::payload_too_large(limits.body_bytes).into_response());
         }
     }
 
     // The announced length may lie and chunked bodies announce nothing: count.
-    let request = request.map(|body| Body::new(Limited::new(body, limits.body_bytes)));
-    next.run(request).await
+    Ok(request.map(|body| Body::new(Limited::new(body, limits.body_bytes))))
+}
+
+/// This layer alone, as `from_fn_with_state` middleware; the service runs
+/// `check` as part of `super::stack`.
+pub async fn layer(State(limits): State<SizeLimits>, request: Request, next: Next) -> Response {
+    match check(limits, request) {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal,
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! header are exempt: a browser never adds that header cross-site.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, Method};
+use axum::http::{HeaderMap, HeaderName, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
@@ -38,29 +38,35 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The middleware.
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let is_cookie_authenticated = matches!(
-        credential(request.headers()),
-        Ok(Some((_, CredentialSource::Cookie)))
-    );
-    if is_safe(request.method()) || !is_cookie_authenticated {
-        return next.run(request).await;
+/// Refuses (403) a cookie-authenticated unsafe request whose
+/// `X-CSRF-Token` header does not carry the signed token of its
+/// `csrf_token` cookie; lets every other request through.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built once
+pub fn check(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+    let is_cookie_authenticated =
+        matches!(credential(headers), Ok(Some((_, CredentialSource::Cookie))));
+    if is_safe(method) || !is_cookie_authenticated {
+        return Ok(());
     }
 
-    let headers = request.headers();
     let header = headers.get(&HEADER).and_then(|value| value.to_str().ok());
     let cookie = cookies::get(headers, cookies::CSRF_TOKEN);
-    let verdict = tokens(&state).and_then(|csrf| {
+    let verdict = tokens(state).and_then(|csrf| {
         csrf.verify(header, cookie, crate::app::now_secs())
             .map_err(ApiError::from)
     });
-    match verdict {
+    verdict.map_err(|err| {
+        tracing::info!(code = err.code(), "CSRF check failed");
+        err.into_response()
+    })
+}
+
+/// This layer alone, as `from_fn_with_state` middleware; the service runs
+/// `check` as part of `super::stack`.
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match check(&state, request.method(), request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(err) => {
-            tracing::info!(code = err.code(), "CSRF check failed");
-            err.into_response()
-        }
+        Err(refusal) => refusal,
     }
 }
 

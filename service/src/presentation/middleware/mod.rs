@@ -13,7 +13,9 @@
 //!    identity through the `AuthUser` extractor.
 //!
 //! Each layer checks what it is responsible for itself and trusts nothing an
-//! outer layer decided.
+//! outer layer decided. Each module also offers its layer on its own, as
+//! axum middleware, for its tests; the service runs them all through
+//! `stack`, in one service.
 
 pub mod auth;
 pub mod body_limit;
@@ -21,6 +23,7 @@ pub mod csrf;
 pub mod rate_limit;
 pub mod request_id;
 pub mod security_headers;
+pub mod stack;
 pub mod timeout;
 
 use axum::http::HeaderMap;

@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
@@ -22,14 +23,10 @@ use crate::presentation::middleware::credential;
 /// Paths never limited: probes must keep answering while a client is throttled.
 const EXEMPT: &[&str] = &["/healthz", "/readyz"];
 
-/// The key a request is counted under.
-///
-/// Takes owned parts of the request, not `&Request`: the body is not `Sync`,
-/// so a reference to the request held across the verifier's `.await` would
-/// make the middleware's future not `Send`.
-pub async fn key_for(state: &AppState, token: Option<String>, peer: Option<SocketAddr>) -> String {
+/// The key a request is counted under: the verified user, else the address.
+pub async fn key_for(state: &AppState, token: Option<&str>, peer: Option<SocketAddr>) -> String {
     if let Some(token) = token
-        && let Ok(verified) = state.verifier.verify(&token).await
+        && let Ok(verified) = state.verifier.verify(token).await
     {
         return format!("user:{}", verified.user.as_str());
     }
@@ -41,32 +38,62 @@ pub async fn key_for(state: &AppState, token: Option<String>, peer: Option<Socke
     }
 }
 
-/// The middleware.
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if EXEMPT.contains(&request.uri().path()) {
-        return next.run(request).await;
+/// Counts the request and refuses it (429 with `Retry-After`) when any limit
+/// is spent, or (503) when the store cannot be asked.
+///
+/// Takes the parts it reads, not `&Request`: the body is not `Sync`, so a
+/// reference to the request held across the verifier's `.await` would make
+/// the caller's future not `Send`.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built once
+pub async fn admit(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<(), Response> {
+    if EXEMPT.contains(&path) {
+        return Ok(());
     }
-
-    let token = match credential(request.headers()) {
-        Ok(Some((token, _))) => Some(token.to_owned()),
+    let token = match credential(headers) {
+        Ok(Some((token, _))) => Some(token),
         _ => None,
     };
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let key = key_for(&state, token, peer).await;
+    let key = key_for(state, token, peer).await;
     match state.rate_limits.check(&key, &state.rate_policy).await {
-        Ok(Decision::Allowed) => next.run(request).await,
+        Ok(Decision::Allowed) => Ok(()),
         Ok(Decision::Limited { retry_after }) => {
             tracing::info!(
                 retry_after_ms = retry_after.as_millis() as u64,
                 "rate limited"
             );
-            ApiError::rate_limited(retry_after).into_response()
+            Err(ApiError::rate_limited(retry_after).into_response())
         }
-        Err(err) => ApiError::unavailable("rate_limit_unavailable", "retry later", err.to_string())
-            .into_response(),
+        Err(err) => {
+            Err(
+                ApiError::unavailable("rate_limit_unavailable", "retry later", err.to_string())
+                    .into_response(),
+            )
+        }
+    }
+}
+
+/// The address the connection came from, when the server recorded it.
+pub fn peer(request: &Request) -> Option<SocketAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr)
+}
+
+/// This layer alone, as `from_fn_with_state` middleware; the service runs
+/// `admit` as part of `super::stack`.
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let peer = peer(&request);
+    let path = request.uri().path().to_owned();
+    let headers = request.headers().clone();
+    match admit(&state, &path, &headers, peer).await {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal,
     }
 }
 

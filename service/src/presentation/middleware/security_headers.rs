@@ -3,7 +3,9 @@
 //! browser that renders a response as a page (after a content-type mix-up)
 //! can run nothing and frame nothing.
 
-use axum::http::{HeaderName, HeaderValue, header};
+use std::sync::LazyLock;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 
 /// The headers and their values, in the order they are set.
@@ -29,18 +31,37 @@ pub const HEADERS: &[(&str, &str)] = &[
     ("cache-control", "no-store"),
 ];
 
-/// The middleware (a response mapper: it cannot fail and sees every response).
-pub async fn layer(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for &(name, value) in HEADERS {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+/// Sets the headers on a response's header map and removes the ones that
+/// advertise the server.
+pub fn apply(headers: &mut HeaderMap) {
+    headers.reserve(PREPARED.len());
+    for (name, value) in PREPARED.iter() {
+        headers.insert(name.clone(), value.clone());
     }
     // hyper sends no Server header; this keeps a future layer from adding one.
     headers.remove(header::SERVER);
-    headers.remove("x-powered-by");
+    headers.remove(&POWERED_BY);
+}
+
+/// `HEADERS`, parsed once: clones of these copy no bytes.
+static PREPARED: LazyLock<Vec<(HeaderName, HeaderValue)>> = LazyLock::new(|| {
+    HEADERS
+        .iter()
+        .map(|&(name, value)| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            )
+        })
+        .collect()
+});
+
+static POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+
+/// This layer alone, as a response mapper (it cannot fail and sees every
+/// response); the service runs `apply` as part of `super::stack`.
+pub async fn layer(mut response: Response) -> Response {
+    apply(response.headers_mut());
     response
 }
 

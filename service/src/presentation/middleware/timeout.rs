@@ -9,9 +9,12 @@ use axum::response::{IntoResponse as _, Response};
 
 use crate::presentation::error::ApiError;
 
-/// The middleware; the state is the deadline.
-pub async fn layer(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(deadline, next.run(request)).await {
+/// Runs `work`, or answers 503 `timeout` when it takes longer than `deadline`.
+pub async fn within<F>(deadline: Duration, work: F) -> Response
+where
+    F: Future<Output = Response>,
+{
+    match tokio::time::timeout(deadline, work).await {
         Ok(response) => response,
         Err(_) => ApiError::unavailable(
             "timeout",
@@ -20,6 +23,12 @@ pub async fn layer(State(deadline): State<Duration>, request: Request, next: Nex
         )
         .into_response(),
     }
+}
+
+/// This layer alone, as `from_fn_with_state` middleware whose state is the
+/// deadline; the service runs `within` as part of `super::stack`.
+pub async fn layer(State(deadline): State<Duration>, request: Request, next: Next) -> Response {
+    within(deadline, next.run(request)).await
 }
 
 #[cfg(test)]

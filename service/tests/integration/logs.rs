@@ -1,0 +1,106 @@
+//! The access log, in the production format: one JSON line per request with
+//! its request id, user id, method, route template, status and latency, and
+//! no token, cookie, body or other personal data.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::common::{TestApp, key};
+
+/// Every line written, kept in memory.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Self;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// The default current-thread runtime runs the server, the client and the
+// JWKS server on this thread, where the capturing subscriber is the default.
+#[tokio::test]
+async fn access_lines_carry_who_what_and_how_long_and_nothing_secret() {
+    let capture = Capture::default();
+    let subscriber =
+        service::logging::subscriber(service::logging::filter(None).unwrap(), capture.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let app = TestApp::start().await;
+    let token = key().token("log-reader");
+    let body = "a private note about the quarterly numbers";
+    let id = app.create(&token, body).await;
+    let response = app
+        .get(&format!("/api/v1/messages/{id}"))
+        .bearer_auth(&token)
+        .header("x-request-id", "log-check-1")
+        .header("cookie", "csrf_token=cookie-value-never-logged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let refused = app
+        .get("/api/v1/messages")
+        .bearer_auth("not.a.token")
+        .header("x-request-id", "log-check-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let access = |request_id: &str| {
+        lines
+            .iter()
+            .find(|line| {
+                line["span"]["request_id"] == request_id
+                    && line["fields"]["message"] == "request completed"
+            })
+            .unwrap_or_else(|| panic!("no access line for {request_id} in:\n{text}"))
+    };
+
+    let read = &access("log-check-1")["fields"];
+    assert_eq!(read["user_id"], "log-reader");
+    assert_eq!(read["method"], "GET");
+    assert_eq!(read["route"], "/api/v1/messages/{id}");
+    assert_eq!(read["status"], 200);
+    assert!(read["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
+
+    let refused = &access("log-check-2")["fields"];
+    assert_eq!(refused["status"], 401);
+    assert!(refused.get("user_id").is_none(), "{refused}");
+    // The refusal's reason is logged inside the same request's span.
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["span"]["request_id"] == "log-check-2"
+                && line["fields"]["message"] == "token refused")
+    );
+
+    for secret in [
+        token.as_str(),
+        "not.a.token",
+        "cookie-value-never-logged",
+        body,
+    ] {
+        assert!(!text.contains(secret), "the log holds {secret:?}");
+    }
+}

@@ -68,18 +68,17 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
     //  8. authentication (handlers take the user through `AuthUser`)
     // There is no CORS layer on purpose: the API is same-origin only, and
     // without CORS headers browsers refuse cross-origin reads.
-    let size_limits = state.size_limits;
-    // One `layer` call, so the router boxes the composed stack once.
+    let body_bytes = state.size_limits.body_bytes;
+    // One `layer` call, so the router boxes each route's stack once.
     let stack = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
             axum::http::header::COOKIE,
         ]))
-        .layer(SecureLayer::new(state));
-    routes
+        .layer(SecureLayer::new(state))
         // A second, independent body limit inside the handlers' extractors.
-        .layer(DefaultBodyLimit::max(size_limits.body_bytes))
-        .layer(stack)
+        .layer(DefaultBodyLimit::max(body_bytes));
+    routes.layer(stack)
 }
 
 /// The routes without any middleware: used by the load benchmark to measure

@@ -16,8 +16,15 @@ use crate::application::rate_limit::{
 /// Keys are hashed before they are stored: they hold user ids and addresses,
 /// which have no business sitting in Redis or in a heap dump in clear.
 fn storage_key(key: &str) -> String {
+    format!("portcullis:rl:{}", hex::encode(key_digest(key)))
+}
+
+/// The first 128 bits of the key's SHA-256: the in-process map's key.
+fn key_digest(key: &str) -> [u8; 16] {
     let digest = Sha256::digest(key.as_bytes());
-    format!("portcullis:rl:{}", hex::encode(&digest[..16]))
+    let mut half = [0u8; 16];
+    half.copy_from_slice(&digest[..16]);
+    half
 }
 
 fn now_us() -> u64 {
@@ -39,7 +46,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct MemoryState {
-    tats: HashMap<String, Vec<u64>>,
+    tats: HashMap<[u8; 16], Vec<u64>>,
     checks_since_sweep: u32,
 }
 
@@ -54,7 +61,7 @@ impl MemoryStore {
 
     /// The synchronous check, also used by `RedisStore` as its fallback.
     pub fn check_now(&self, key: &str, policy: &RateLimitPolicy, now_us: u64) -> Decision {
-        let key = storage_key(key);
+        let key = key_digest(key);
         // A poisoned lock only means another request panicked mid-update; the
         // map is still a valid map, so keep limiting rather than fail open.
         let mut state = self
@@ -70,10 +77,10 @@ impl MemoryStore {
                 .retain(|_, tats| tats.iter().any(|&tat| tat > now_us));
         }
 
-        let current = state.tats.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        match decide(current, policy, now_us) {
+        let tats = state.tats.entry(key).or_default();
+        match decide(tats, policy, now_us) {
             Ok(next) => {
-                state.tats.insert(key, next);
+                *tats = next;
                 Decision::Allowed
             }
             Err(wait_us) => limited(wait_us),

@@ -20,8 +20,9 @@ use std::str::FromStr as _;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
@@ -44,7 +45,7 @@ where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt()
-        .fmt_fields(JsonFields::new())
+        .fmt_fields(JsonMembers)
         .event_format(JsonLines)
         .with_max_level(LevelFilter::TRACE)
         .with_writer(writer)
@@ -57,14 +58,13 @@ where
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonLines;
 
-impl<S, N> FormatEvent<S, N> for JsonLines
+impl<S> FormatEvent<S, JsonMembers> for JsonLines
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
-    N: for<'writer> FormatFields<'writer> + 'static,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, JsonMembers>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -91,21 +91,54 @@ where
             write_json_str(&mut writer, span.name())?;
             let extensions = span.extensions();
             let stored = extensions
-                .get::<FormattedFields<N>>()
+                .get::<FormattedFields<JsonMembers>>()
                 .map(|fields| fields.fields.as_str())
                 .unwrap_or_default();
-            // `{"a":1}` becomes `,"a":1`; `{}` or nothing adds nothing.
-            let inner = stored
-                .strip_prefix('{')
-                .and_then(|rest| rest.strip_suffix('}'))
-                .unwrap_or_default();
-            if !inner.is_empty() {
+            if !stored.is_empty() {
                 writer.write_char(',')?;
-                writer.write_str(inner)?;
+                writer.write_str(stored)?;
             }
             writer.write_char('}')?;
         }
         writer.write_str("}\n")
+    }
+}
+
+/// How span fields are stored: JSON members without the braces
+/// (`"request_id":"…"`), so `JsonLines` copies them into each line as they
+/// are, and a field recorded later is appended after a comma.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonMembers;
+
+impl<'writer> FormatFields<'writer> for JsonMembers {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut members = FieldWriter {
+            out: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut members);
+        members.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let first = current.fields.is_empty();
+        let mut writer = current.as_writer();
+        let mut members = FieldWriter {
+            out: &mut writer,
+            first,
+            result: Ok(()),
+        };
+        fields.record(&mut members);
+        members.result
     }
 }
 
@@ -176,6 +209,14 @@ struct Escaper<'out, W: fmt::Write>(&'out mut W);
 
 impl<W: fmt::Write> fmt::Write for Escaper<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Most text (targets, routes, ids) needs no escaping: one pass to
+        // find out, then one write.
+        if !text
+            .bytes()
+            .any(|byte| byte < 0x20 || matches!(byte, b'"' | b'\\' | 0x7f))
+        {
+            return self.0.write_str(text);
+        }
         let mut start = 0;
         for (at, byte) in text.bytes().enumerate() {
             let escaped = match byte {
@@ -249,7 +290,9 @@ mod tests {
         };
         let subscriber = subscriber(filter(Some("debug")).unwrap(), writer);
         tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!("request", request_id = "r-1");
+            let span =
+                tracing::info_span!("request", request_id = "r-1", late = tracing::field::Empty);
+            span.record("late", 7u64);
             {
                 let _entered = span.enter();
                 tracing::info!(
@@ -278,6 +321,10 @@ mod tests {
         assert_eq!(lines[0]["fields"]["ok"], true);
         assert_eq!(lines[0]["span"]["name"], "request");
         assert_eq!(lines[0]["span"]["request_id"], "r-1");
+        assert_eq!(
+            lines[0]["span"]["late"], 7,
+            "a field recorded later joins the span"
+        );
         assert!(lines[0]["timestamp"].as_str().unwrap().ends_with('Z'));
         assert!(lines[1]["fields"]["ratio"].is_null());
         assert_eq!(lines[2]["fields"]["message"], "outside");

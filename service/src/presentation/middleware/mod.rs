@@ -50,7 +50,11 @@ pub fn credential(
     headers: &HeaderMap,
 ) -> Result<Option<(&str, CredentialSource)>, MalformedAuthorization> {
     if let Some(value) = headers.get(AUTHORIZATION) {
-        let text = value.to_str().map_err(|_| MalformedAuthorization)?;
+        // UTF-8, not `HeaderValue::to_str`'s visible-ASCII check: the same
+        // answer for every token that can verify (they are base64url), and
+        // `from_utf8` checks a word at a time where `to_str` goes byte by
+        // byte, on a header three layers read.
+        let text = std::str::from_utf8(value.as_bytes()).map_err(|_| MalformedAuthorization)?;
         let (scheme, token) = text.split_once(' ').ok_or(MalformedAuthorization)?;
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
             return Err(MalformedAuthorization);

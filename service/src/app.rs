@@ -54,9 +54,9 @@ pub fn build_router(state: AppState) -> Router {
 pub fn with_middleware(routes: Router, state: AppState) -> Router {
     // Outermost first (`presentation::middleware::stack` runs them in this
     // order, one module each):
-    //  0. Authorization and Cookie marked sensitive, so nothing that prints
-    //     headers can print them (tower-http)
     //  1. request id, span and access log (sees every response, so logs all)
+    //  2. Authorization and Cookie marked sensitive, so nothing that prints
+    //     headers can print them (tower-http, run first of all, before 1)
     //  3. security headers on every response, errors from every layer below
     //  3b. a panic anywhere below becomes the JSON 500 every other internal
     //     error is, with the request id and the headers above; the process

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -19,9 +18,31 @@ use crate::presentation::middleware::body_limit::SizeLimits;
 use crate::presentation::middleware::stack::SecureLayer;
 use crate::presentation::{openapi, routes};
 
-/// Everything a request may need, shared by all of them. Cheap to clone.
+/// Everything a request may need, shared by all of them: one reference to
+/// `AppServices`. axum clones the state for every request's handler, so a
+/// clone is one reference count (on a line both cores share), not one per
+/// service.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    /// The state over `services`.
+    pub fn new(services: AppServices) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// The services and settings behind `AppState`.
+#[derive(Debug)]
+pub struct AppServices {
     /// The messages use cases.
     pub messages: MessageService,
     /// Access-token verification.
@@ -62,22 +83,20 @@ pub fn with_middleware(routes: Router, state: AppState) -> Router {
     //     error is, with the request id and the headers above; the process
     //     and the connection's other requests carry on
     //  4. a deadline for the request
-    //  5. header and body size limits
+    //  5. header and body size limits (and 5b, the handlers' extractors'
+    //     own body limit)
     //  6. rate limit (per verified user, else per address)
     //  7. CSRF for cookie-authenticated unsafe methods
     //  8. authentication (handlers take the user through `AuthUser`)
     // There is no CORS layer on purpose: the API is same-origin only, and
     // without CORS headers browsers refuse cross-origin reads.
-    let body_bytes = state.size_limits.body_bytes;
     // One `layer` call, so the router boxes each route's stack once.
     let stack = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
             axum::http::header::COOKIE,
         ]))
-        .layer(SecureLayer::new(state))
-        // A second, independent body limit inside the handlers' extractors.
-        .layer(DefaultBodyLimit::max(body_bytes));
+        .layer(SecureLayer::new(state));
     routes.layer(stack)
 }
 
@@ -150,7 +169,7 @@ pub(crate) mod testing {
             audience: "portcullis".into(),
             cache_ttl: Duration::from_secs(60),
         };
-        AppState {
+        AppState::new(AppServices {
             messages: MessageService::new(Arc::new(db)),
             verifier: TokenVerifier::new(Arc::new(NoKeys), &policy),
             secrets: Arc::new(DirectorySecrets::new(dir)),
@@ -158,7 +177,7 @@ pub(crate) mod testing {
             rate_policy: Arc::new(RateLimitPolicy::default()),
             size_limits: SizeLimits::default(),
             request_timeout: Duration::from_secs(10),
-        }
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::AppState;
+use crate::app::{AppServices, AppState};
 use crate::application::auth::{TokenPolicy, TokenVerifier};
 use crate::application::messages::MessageService;
 use crate::application::rate_limit::RateLimitStore;
@@ -161,7 +161,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
         ));
     }
 
-    Ok(AppState {
+    Ok(AppState::new(AppServices {
         messages: MessageService::new(Arc::new(database)),
         verifier: TokenVerifier::new(Arc::new(jwks), &policy),
         secrets,
@@ -172,7 +172,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
             ..SizeLimits::default()
         },
         request_timeout: Duration::from_secs(config.request_timeout_secs),
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -122,8 +122,8 @@ struct Claims {
 }
 
 /// Recently verified tokens by SHA-256 of the token, with when they were
-/// verified.
-type VerifiedCache = Arc<Mutex<HashMap<[u8; 32], (Instant, VerifiedToken)>>>;
+/// verified (seconds since the epoch).
+type VerifiedCache = Arc<Mutex<HashMap<[u8; 32], (u64, VerifiedToken)>>>;
 
 /// Verifies access tokens. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -166,7 +166,19 @@ impl TokenVerifier {
         if let Some(verified) = self.cached(&fingerprint, now) {
             return Ok(verified);
         }
+        // Boxed: the full check runs once per token per cache lifetime, and
+        // its future is large; every request's future would otherwise carry
+        // room for it.
+        Box::pin(self.verify_uncached(token, fingerprint, now)).await
+    }
 
+    /// The full check: header, key, signature, claims. Remembers the result.
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        fingerprint: [u8; 32],
+        now: u64,
+    ) -> Result<VerifiedToken, AuthError> {
         // The header alone decides whether any key or signature work happens.
         let header = read_header(token)?;
         if header.alg != "RS256" {
@@ -190,7 +202,7 @@ impl TokenVerifier {
             user,
             expires_at: claims.exp,
         };
-        self.remember(fingerprint, &verified);
+        self.remember(fingerprint, &verified, now);
         Ok(verified)
     }
 
@@ -203,13 +215,17 @@ impl TokenVerifier {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         let (verified_at, verified) = cache.get(fingerprint)?;
-        // A cached token still has to be unexpired now, not just when it was checked.
-        let is_fresh = verified_at.elapsed() < self.cache_ttl;
+        // A cached token still has to be unexpired now, not just when it was
+        // checked. Whole seconds of the wall clock already read for `exp`
+        // (the TTL is configured in seconds); a clock that went back makes
+        // the entry stale rather than fresh for longer.
+        let age = now.checked_sub(*verified_at);
+        let is_fresh = age.is_some_and(|age| age < self.cache_ttl.as_secs().max(1));
         let is_unexpired = verified.expires_at + LEEWAY_SECS >= now;
         (is_fresh && is_unexpired).then(|| verified.clone())
     }
 
-    fn remember(&self, fingerprint: [u8; 32], verified: &VerifiedToken) {
+    fn remember(&self, fingerprint: [u8; 32], verified: &VerifiedToken, now: u64) {
         if self.cache_ttl.is_zero() {
             return;
         }
@@ -222,7 +238,7 @@ impl TokenVerifier {
             // re-verification, never memory.
             cache.clear();
         }
-        cache.insert(fingerprint, (Instant::now(), verified.clone()));
+        cache.insert(fingerprint, (now, verified.clone()));
     }
 }
 

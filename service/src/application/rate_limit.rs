@@ -6,7 +6,12 @@
 //! arithmetic; see `infrastructure::rate_store`.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::domain::UserId;
 
 /// One limit: at most `count` requests per `period`, all of which may come at
 /// once (the burst equals the count).
@@ -78,27 +83,83 @@ pub enum Decision {
 #[error("rate limit store failed: {0}")]
 pub struct RateLimitError(pub String);
 
+/// Who a request is counted as: a verified user, else the client's address.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    /// A user whose token verified.
+    User(UserId),
+    /// An anonymous client (or one whose token did not verify), by the
+    /// connection's address; `None` when the address was not recorded.
+    Address(Option<IpAddr>),
+}
+
+impl RateKey {
+    /// The first 128 bits of the SHA-256 of `user:<sub>` or `addr:<ip>`
+    /// (`addr:unknown`): what a store shared between replicas keys on, so
+    /// the user ids and addresses behind it do not sit in it in clear.
+    pub fn digest(&self) -> [u8; 16] {
+        let mut hasher = Sha256::new();
+        match self {
+            Self::User(user) => {
+                hasher.update(b"user:");
+                hasher.update(user.as_str().as_bytes());
+            }
+            Self::Address(Some(ip)) => hasher.update(format!("addr:{ip}").as_bytes()),
+            Self::Address(None) => hasher.update(b"addr:unknown"),
+        }
+        let digest = hasher.finalize();
+        let mut half = [0u8; 16];
+        half.copy_from_slice(&digest[..16]);
+        half
+    }
+}
+
+// User ids and addresses are personal data: not in debug output.
+impl fmt::Debug for RateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(_) => f.write_str("RateKey::User(..)"),
+            Self::Address(_) => f.write_str("RateKey::Address(..)"),
+        }
+    }
+}
+
 /// Where the TATs live: in process, or in Redis to share one limit across replicas.
 #[async_trait::async_trait]
 pub trait RateLimitStore: Send + Sync + fmt::Debug {
     /// Decides for `key` and charges it when admitted.
-    async fn check(&self, key: &str, policy: &RateLimitPolicy) -> Result<Decision, RateLimitError>;
+    async fn check(
+        &self,
+        key: &RateKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<Decision, RateLimitError>;
+
+    /// The same decision without waiting, for a store that keeps its state in
+    /// this process; `None` (the default) means `check` must be asked. Saves
+    /// the in-process store a boxed future on every request.
+    fn check_at_once(&self, _key: &RateKey, _policy: &RateLimitPolicy) -> Option<Decision> {
+        None
+    }
 }
 
 /// The GCRA step for all limits of one key: given the stored TATs (0 when
-/// unknown) and the time, either the new TATs to store or the wait.
-pub fn decide(tats: &[u64], policy: &RateLimitPolicy, now_us: u64) -> Result<Vec<u64>, u64> {
-    let mut next = Vec::with_capacity(policy.limits.len());
+/// unknown, one per limit of `policy`) and the time, either charges them in
+/// place or returns the wait (and leaves them as they were).
+pub fn decide(tats: &mut [u64], policy: &RateLimitPolicy, now_us: u64) -> Result<(), u64> {
+    let next_tat = |tat: u64, limit: &Limit| tat.max(now_us) + limit.interval_us();
     let mut wait_us = 0;
-    for (idx, limit) in policy.limits.iter().enumerate() {
-        let tat = tats.get(idx).copied().unwrap_or(0).max(now_us);
-        let next_tat = tat + limit.interval_us();
+    for (&tat, limit) in tats.iter().zip(&policy.limits) {
         // Admit when the bucket, after this request, holds at most one period.
-        let over = next_tat.saturating_sub(now_us + limit.period_us());
+        let over = next_tat(tat, limit).saturating_sub(now_us + limit.period_us());
         wait_us = wait_us.max(over);
-        next.push(next_tat);
     }
-    if wait_us > 0 { Err(wait_us) } else { Ok(next) }
+    if wait_us > 0 {
+        return Err(wait_us);
+    }
+    for (tat, limit) in tats.iter_mut().zip(&policy.limits) {
+        *tat = next_tat(*tat, limit);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,16 +167,10 @@ mod tests {
     use super::*;
 
     fn run(policy: &RateLimitPolicy, times: &[u64]) -> Vec<bool> {
-        let mut tats = Vec::new();
+        let mut tats = vec![0; policy.limits.len()];
         times
             .iter()
-            .map(|&now| match decide(&tats, policy, now) {
-                Ok(next) => {
-                    tats = next;
-                    true
-                }
-                Err(_) => false,
-            })
+            .map(|&now| decide(&mut tats, policy, now).is_ok())
             .collect()
     }
 
@@ -146,23 +201,31 @@ mod tests {
                 period: Duration::from_secs(1),
             }],
         };
-        let first = decide(&[], &policy, 0).unwrap_or_default();
-        let second = decide(&first, &policy, 0).unwrap_or_default();
-        assert_eq!(decide(&second, &policy, 0), Err(500_000));
+        let mut tats = [0];
+        assert_eq!(decide(&mut tats, &policy, 0), Ok(()));
+        assert_eq!(decide(&mut tats, &policy, 0), Ok(()));
+        let charged = tats;
+        assert_eq!(decide(&mut tats, &policy, 0), Err(500_000));
+        assert_eq!(tats, charged, "a refused request is not charged");
         // Half a second later one slot is back.
-        assert!(decide(&second, &policy, 500_000).is_ok());
+        assert!(decide(&mut tats, &policy, 500_000).is_ok());
     }
 
     #[test]
-    fn limits_above_a_thousand_per_second_are_not_rounded_down() {
-        let policy = RateLimitPolicy {
-            limits: vec![Limit {
-                count: 100_000,
-                period: Duration::from_secs(1),
-            }],
+    fn digests_are_of_the_kind_and_the_name() {
+        let digest_of = |text: &str| -> [u8; 16] {
+            let digest = Sha256::digest(text.as_bytes());
+            digest[..16].try_into().unwrap_or_default()
         };
-        // 5000 requests at one instant fit in a burst of 100 000.
-        let admitted = run(&policy, &[1_000_000; 5_000]);
-        assert!(admitted.iter().all(|a| *a));
+        let user = UserId::parse("alice@example.com").unwrap_or_else(|_| unreachable!());
+        let key = RateKey::User(user);
+        assert_eq!(key.digest(), digest_of("user:alice@example.com"));
+        let ip: IpAddr = [192, 0, 2, 1].into();
+        assert_eq!(
+            RateKey::Address(Some(ip)).digest(),
+            digest_of("addr:192.0.2.1")
+        );
+        assert_eq!(RateKey::Address(None).digest(), digest_of("addr:unknown"));
+        assert_eq!(format!("{key:?}"), "RateKey::User(..)");
     }
 }

@@ -3,6 +3,7 @@
 //! always within bounds and free of control characters.
 
 use std::fmt;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -55,8 +56,10 @@ pub enum ValidationError {
 
 /// The owner of messages: the verified `sub` claim of an access token, and
 /// nothing else (handlers never take it from the body, path or query).
+/// Shared, not copied: one verified identity is handed to the rate limiter,
+/// the handler and the access log of every request.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct UserId(String);
+pub struct UserId(Arc<str>);
 
 impl UserId {
     /// Validates a subject: non-empty, at most 255 bytes, no control characters.
@@ -74,7 +77,7 @@ impl UserId {
         if subject.chars().any(char::is_control) {
             return Err(ValidationError::ControlCharacter { field: FIELD });
         }
-        Ok(Self(subject.to_owned()))
+        Ok(Self(Arc::from(subject)))
     }
 
     /// The subject as stored in the database.

@@ -7,24 +7,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::application::rate_limit::{
-    Decision, RateLimitError, RateLimitPolicy, RateLimitStore, decide,
+    Decision, RateKey, RateLimitError, RateLimitPolicy, RateLimitStore, decide,
 };
 
-/// Keys are hashed before they are stored: they hold user ids and addresses,
-/// which have no business sitting in Redis or in a heap dump in clear.
-fn storage_key(key: &str) -> String {
-    format!("portcullis:rl:{}", hex::encode(key_digest(key)))
-}
-
-/// The first 128 bits of the key's SHA-256: the in-process map's key.
-fn key_digest(key: &str) -> [u8; 16] {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut half = [0u8; 16];
-    half.copy_from_slice(&digest[..16]);
-    half
+/// The Redis key of `key`: its digest in hex (never the user id or address).
+fn storage_key(key: &RateKey) -> String {
+    format!("portcullis:rl:{}", hex::encode(key.digest()))
 }
 
 fn now_us() -> u64 {
@@ -37,8 +26,9 @@ fn limited(wait_us: u64) -> Decision {
     }
 }
 
-/// TATs in a map in this process. Entries whose every TAT has passed are
-/// dropped on a periodic sweep, so the map holds only active clients.
+/// TATs in a map in this process, by key as it is (the process already holds
+/// the user ids it verified). Entries whose every TAT has passed are dropped
+/// on a periodic sweep, so the map holds only active clients.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<MemoryState>,
@@ -46,7 +36,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct MemoryState {
-    tats: HashMap<[u8; 16], Vec<u64>>,
+    tats: HashMap<RateKey, Vec<u64>>,
     checks_since_sweep: u32,
 }
 
@@ -60,8 +50,7 @@ impl MemoryStore {
     }
 
     /// The synchronous check, also used by `RedisStore` as its fallback.
-    pub fn check_now(&self, key: &str, policy: &RateLimitPolicy, now_us: u64) -> Decision {
-        let key = key_digest(key);
+    pub fn check_now(&self, key: &RateKey, policy: &RateLimitPolicy, now_us: u64) -> Decision {
         // A poisoned lock only means another request panicked mid-update; the
         // map is still a valid map, so keep limiting rather than fail open.
         let mut state = self
@@ -77,12 +66,15 @@ impl MemoryStore {
                 .retain(|_, tats| tats.iter().any(|&tat| tat > now_us));
         }
 
-        let tats = state.tats.entry(key).or_default();
+        let tats = match state.tats.get_mut(key) {
+            Some(tats) => tats,
+            None => state.tats.entry(key.clone()).or_default(),
+        };
+        // One TAT per limit; a policy with more limits than stored starts
+        // the new ones empty.
+        tats.resize(policy.limits.len(), 0);
         match decide(tats, policy, now_us) {
-            Ok(next) => {
-                *tats = next;
-                Decision::Allowed
-            }
+            Ok(()) => Decision::Allowed,
             Err(wait_us) => limited(wait_us),
         }
     }
@@ -90,8 +82,16 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl RateLimitStore for MemoryStore {
-    async fn check(&self, key: &str, policy: &RateLimitPolicy) -> Result<Decision, RateLimitError> {
+    async fn check(
+        &self,
+        key: &RateKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<Decision, RateLimitError> {
         Ok(self.check_now(key, policy, now_us()))
+    }
+
+    fn check_at_once(&self, key: &RateKey, policy: &RateLimitPolicy) -> Option<Decision> {
+        Some(self.check_now(key, policy, now_us()))
     }
 }
 
@@ -159,7 +159,11 @@ impl RedisStore {
         })
     }
 
-    async fn check_shared(&self, key: &str, policy: &RateLimitPolicy) -> redis::RedisResult<u64> {
+    async fn check_shared(
+        &self,
+        key: &RateKey,
+        policy: &RateLimitPolicy,
+    ) -> redis::RedisResult<u64> {
         let mut invocation = self.script.key(storage_key(key));
         for limit in &policy.limits {
             invocation.arg(limit.interval_us()).arg(limit.period_us());
@@ -171,7 +175,11 @@ impl RedisStore {
 
 #[async_trait::async_trait]
 impl RateLimitStore for RedisStore {
-    async fn check(&self, key: &str, policy: &RateLimitPolicy) -> Result<Decision, RateLimitError> {
+    async fn check(
+        &self,
+        key: &RateKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<Decision, RateLimitError> {
         use std::sync::atomic::Ordering;
 
         match self.check_shared(key, policy).await {
@@ -194,26 +202,53 @@ impl RateLimitStore for RedisStore {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use crate::domain::UserId;
 
     #[test]
     fn memory_store_limits_per_key() {
         let store = MemoryStore::new();
         let policy = RateLimitPolicy::default();
+        let user = |name: &str| RateKey::User(UserId::parse(name).unwrap());
+        let (a, b) = (user("a"), user("b"));
         for _ in 0..10 {
-            assert_eq!(store.check_now("user:a", &policy, 5_000), Decision::Allowed);
+            assert_eq!(store.check_now(&a, &policy, 5_000), Decision::Allowed);
         }
         assert!(matches!(
-            store.check_now("user:a", &policy, 5_000),
+            store.check_now(&a, &policy, 5_000),
             Decision::Limited { .. }
         ));
-        assert_eq!(store.check_now("user:b", &policy, 5_000), Decision::Allowed);
+        assert_eq!(store.check_now(&b, &policy, 5_000), Decision::Allowed);
+    }
+
+    #[test]
+    fn a_policy_that_gains_a_limit_keeps_counting() {
+        let store = MemoryStore::new();
+        let key = RateKey::Address(None);
+        let one = RateLimitPolicy {
+            limits: vec![RateLimitPolicy::default().limits[0]],
+        };
+        for _ in 0..10 {
+            assert_eq!(store.check_now(&key, &one, 5_000), Decision::Allowed);
+        }
+        // The per-second TAT is kept; the new limits start empty.
+        assert!(matches!(
+            store.check_now(&key, &RateLimitPolicy::default(), 5_000),
+            Decision::Limited { .. }
+        ));
     }
 
     #[test]
     fn keys_are_hashed() {
-        let key = storage_key("user:alice@example.com");
+        let alice = UserId::parse("alice@example.com").unwrap();
+        let key = storage_key(&RateKey::User(alice));
         assert!(!key.contains("alice"));
         assert_eq!(key.len(), "portcullis:rl:".len() + 32);
+        // The same Redis key as when keys were formatted as text first.
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(b"user:alice@example.com");
+        assert_eq!(key, format!("portcullis:rl:{}", hex::encode(&digest[..16])));
     }
 }

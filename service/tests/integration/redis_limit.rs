@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use service::application::rate_limit::{Decision, Limit, RateLimitPolicy, RateLimitStore as _};
+use service::application::rate_limit::{
+    Decision, Limit, RateKey, RateLimitPolicy, RateLimitStore as _,
+};
+use service::domain::UserId;
 use service::infrastructure::rate_store::RedisStore;
 
 #[tokio::test]
@@ -27,7 +30,8 @@ async fn two_replicas_share_one_limit() {
             period: Duration::from_secs(60),
         }],
     };
-    let key = format!("test:{}", service::domain::MessageId::new());
+    let name = format!("test-{}", service::domain::MessageId::new());
+    let key = RateKey::User(UserId::parse(&name).unwrap());
 
     let mut admitted = 0;
     for idx in 0..10 {
@@ -44,7 +48,7 @@ async fn two_replicas_share_one_limit() {
         }
     }
     // Another key is unaffected.
-    let other = format!("{key}-other");
+    let other = RateKey::User(UserId::parse(&format!("{name}-other")).unwrap());
     assert_eq!(
         replica_b.check(&other, &policy).await.unwrap(),
         Decision::Allowed
@@ -172,7 +176,7 @@ async fn a_failing_redis_falls_back_to_in_process_limits() {
             period: Duration::from_secs(60),
         }],
     };
-    let key = "user:fallback";
+    let key = &RateKey::Address(None);
     for _ in 0..3 {
         assert_eq!(store.check(key, &policy).await.unwrap(), Decision::Allowed);
     }

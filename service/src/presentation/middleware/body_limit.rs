@@ -5,7 +5,7 @@
 //! hyper's own header limit (about 400 KiB) still applies below this one and
 //! answers a bare 431 for headers that do not even parse.
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -36,9 +36,10 @@ impl Default for SizeLimits {
 }
 
 /// Refuses a request whose headers or announced body are too large, and
-/// otherwise returns it with its body wrapped in a counting limiter.
+/// otherwise wraps its body in a counting limiter (in place: the request is
+/// not moved, it is large).
 #[allow(clippy::result_large_err)] // the refusal is the response itself, built once
-pub fn check(limits: SizeLimits, request: Request) -> Result<Request, Response> {
+pub fn check(limits: SizeLimits, request: &mut Request) -> Result<(), Response> {
     let headers = request.headers();
     let header_bytes: usize = headers
         .iter()
@@ -74,15 +75,21 @@ pub fn check(limits: SizeLimits, request: Request) -> Result<Request, Response> 
         }
     }
 
-    // The announced length may lie and chunked bodies announce nothing: count.
-    Ok(request.map(|body| Body::new(Limited::new(body, limits.body_bytes))))
+    // The announced length may lie and chunked bodies announce nothing:
+    // count. A body already known to be empty (a GET, `Content-Length: 0`)
+    // has nothing to count.
+    if !request.body().is_end_stream() {
+        let body = std::mem::take(request.body_mut());
+        *request.body_mut() = Body::new(Limited::new(body, limits.body_bytes));
+    }
+    Ok(())
 }
 
 /// This layer alone, as `from_fn_with_state` middleware; the service runs
 /// `check` as part of `super::stack`.
-pub async fn layer(State(limits): State<SizeLimits>, request: Request, next: Next) -> Response {
-    match check(limits, request) {
-        Ok(request) => next.run(request).await,
+pub async fn layer(State(limits): State<SizeLimits>, mut request: Request, next: Next) -> Response {
+    match check(limits, &mut request) {
+        Ok(()) => next.run(request).await,
         Err(refusal) => refusal,
     }
 }

@@ -43,9 +43,12 @@ fn is_safe(method: &Method) -> bool {
 /// `csrf_token` cookie; lets every other request through.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, built once
 pub fn check(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+    if is_safe(method) {
+        return Ok(());
+    }
     let is_cookie_authenticated =
         matches!(credential(headers), Ok(Some((_, CredentialSource::Cookie))));
-    if is_safe(method) || !is_cookie_authenticated {
+    if !is_cookie_authenticated {
         return Ok(());
     }
 

@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use crate::app::AppState;
-use crate::application::rate_limit::Decision;
+use crate::application::rate_limit::{Decision, RateKey};
 use crate::presentation::error::ApiError;
 use crate::presentation::middleware::credential;
 
@@ -24,18 +24,15 @@ use crate::presentation::middleware::credential;
 const EXEMPT: &[&str] = &["/healthz", "/readyz"];
 
 /// The key a request is counted under: the verified user, else the address.
-pub async fn key_for(state: &AppState, token: Option<&str>, peer: Option<SocketAddr>) -> String {
+pub async fn key_for(state: &AppState, token: Option<&str>, peer: Option<SocketAddr>) -> RateKey {
     if let Some(token) = token
         && let Ok(verified) = state.verifier.verify(token).await
     {
-        return format!("user:{}", verified.user.as_str());
+        return RateKey::User(verified.user);
     }
     // NOTE: the peer address is used as is; behind a reverse proxy, configure
     // the proxy to limit too, since this sees only the proxy's address.
-    match peer {
-        Some(addr) => format!("addr:{}", addr.ip()),
-        None => "addr:unknown".to_owned(),
-    }
+    RateKey::Address(peer.map(|addr| addr.ip()))
 }
 
 /// Counts the request and refuses it (429 with `Retry-After`) when any limit
@@ -59,7 +56,11 @@ pub async fn admit(
         _ => None,
     };
     let key = key_for(state, token, peer).await;
-    match state.rate_limits.check(&key, &state.rate_policy).await {
+    let decision = match state.rate_limits.check_at_once(&key, &state.rate_policy) {
+        Some(decision) => Ok(decision),
+        None => state.rate_limits.check(&key, &state.rate_policy).await,
+    };
+    match decision {
         Ok(Decision::Allowed) => Ok(()),
         Ok(Decision::Limited { retry_after }) => {
             tracing::info!(

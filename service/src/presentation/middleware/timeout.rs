@@ -6,15 +6,18 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
+use futures_util::FutureExt as _;
 
 use crate::presentation::error::ApiError;
 
 /// Runs `work`, or answers 503 `timeout` when it takes longer than `deadline`.
-pub async fn within<F>(deadline: Duration, work: F) -> Response
+/// A plain function, not an `async fn`, so `work` is held once in the
+/// returned future, not twice (argument and awaited future).
+pub fn within<F>(deadline: Duration, work: F) -> impl Future<Output = Response>
 where
     F: Future<Output = Response>,
 {
-    match tokio::time::timeout(deadline, work).await {
+    tokio::time::timeout(deadline, work).map(move |outcome| match outcome {
         Ok(response) => response,
         Err(_) => ApiError::unavailable(
             "timeout",
@@ -22,7 +25,7 @@ where
             format!("request exceeded {} ms", deadline.as_millis()),
         )
         .into_response(),
-    }
+    })
 }
 
 /// This layer alone, as `from_fn_with_state` middleware whose state is the

@@ -2,26 +2,36 @@
 //! middleware stack, against the same read with no middleware at all.
 //!
 //! ```text
-//! cargo run --release -p service --example load -- [seconds] [connections]
+//! cargo run --release -p service --example load -- [seconds] [connections] [rounds]
 //! ```
+//!
+//! (defaults: 3 s per run, 16 connections, 5 rounds)
 //!
 //! 1. In process: a handler that does nothing, called directly as a tower
 //!    service with and without the stack. No sockets, client or database,
 //!    so the difference is the layers' own work per request.
-//! 2. Over loopback, driven by a keep-alive Rust client in this process, for
-//!    a fixed time with a fixed number of connections: requests per second
+//! 2. Over loopback, driven by a keep-alive Rust client in this process (on
+//!    a thread and runtime of its own, apart from the servers'), for a
+//!    fixed time with a fixed number of connections: requests per second
 //!    and latency percentiles of the bare read, the full stack, and the full
 //!    stack with the token cache off (what RSA verification costs).
 //! 3. The same with wrk in its own process, when `wrk` is on the PATH: the
-//!    client's own cost then stays out of the server's process.
+//!    client's own work then stays out of the server's process.
 //!
-//! Each router runs in turn, twice, and the better run counts: the machines
-//! this runs on are shared. The rate limits are raised out of reach so every
-//! request is served (the limiter still does all its work), and the access
-//! log is formatted in full and written to a sink.
+//! The machines this runs on are shared and noisy, so each figure is the
+//! median over several rounds, and each round runs every router in turn:
+//! the stack's cost is taken per round (its router against the bare one
+//! run just before it) and reported as the median and the range of those.
+//! The rate limits are raised out of reach so every request is served (the
+//! limiter still does all its work), and the access log is formatted in
+//! full and written to a sink.
 //!
-//! `PROFILE_STACK=1` runs only the in-process loop over the stack, for a
-//! profiler (`perf record --call-graph dwarf`).
+//! For profilers and other load generators: `PROFILE_STACK=1` runs only the
+//! in-process loop over the stack (`perf record --call-graph dwarf`);
+//! `SERVE_ONLY=1` serves the bare and the full router and prints their
+//! URLs and the path of a file holding the token, until killed
+//! (`SERVE_ONLY=nodb`: the handler that does nothing, with and without the
+//! stack).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
@@ -67,6 +77,21 @@ struct Report {
     p50_us: u64,
     p99_us: u64,
     errors: usize,
+}
+
+/// `drive` on a runtime of its own, on one thread of its own (like wrk's
+/// `-t1`): the client's tasks never run on the servers' workers, where they
+/// would take turns with the requests they measure.
+async fn drive_apart(url: String, token: Arc<String>, seconds: u64, connections: usize) -> Report {
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(drive(url, token, seconds, connections))
+    })
+    .await
+    .unwrap()
 }
 
 async fn drive(url: String, token: Arc<String>, seconds: u64, connections: usize) -> Report {
@@ -166,13 +191,18 @@ async fn main() {
     let seconds: u64 = args
         .next()
         .and_then(|a| a.parse().ok())
-        .unwrap_or(5)
+        .unwrap_or(3)
         .clamp(1, 60);
     let connections: usize = args
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(16)
         .clamp(1, 256);
+    let rounds: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5)
+        .clamp(1, 50);
 
     // The production log format, written to a sink: formatting each access
     // line is part of what the stack costs.
@@ -285,9 +315,30 @@ async fn main() {
 
     let (bare_addr, full_addr, uncached_addr) =
         (serve(bare).await, serve(full).await, serve(uncached).await);
+    if let Ok(what) = std::env::var("SERVE_ONLY") {
+        // For an external load generator or profiler: serve until killed.
+        // The token is a file, not output: it is a credential (if only for
+        // this process's own throwaway key).
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, token.as_bytes()).unwrap();
+        let (bare_url, full_url) = if what == "nodb" {
+            let (alone, wrapped) = (serve(alone.clone()).await, serve(wrapped.clone()).await);
+            (format!("http://{alone}/me"), format!("http://{wrapped}/me"))
+        } else {
+            (
+                format!("http://{bare_addr}{path}"),
+                format!("http://{full_addr}{path}"),
+            )
+        };
+        println!(
+            "bare {bare_url}\nfull {full_url}\ntoken-file {}",
+            token_file.display()
+        );
+        std::future::pending::<()>().await;
+    }
     println!(
-        "over loopback: {seconds} s per run, best of {ROUNDS} interleaved rounds, \
-         {connections} connections, GET {path}"
+        "over loopback: {rounds} rounds of {seconds} s per router, the routers in turn within \
+         each round; {connections} connections; GET {path}; medians over the rounds"
     );
     let routers = [
         ("no middleware", bare_addr),
@@ -296,66 +347,82 @@ async fn main() {
     ];
 
     // The Rust client, in this process.
-    let mut best: [Option<Report>; 3] = [None, None, None];
-    for _ in 0..ROUNDS {
-        for (slot, (_, addr)) in best.iter_mut().zip(routers) {
+    let mut client: Vec<Vec<Report>> = routers.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (runs, (_, addr)) in client.iter_mut().zip(routers) {
             let url = format!("http://{addr}{path}");
-            let report = drive(url, token.clone(), seconds, connections).await;
-            if slot.as_ref().is_none_or(|best| report.rps > best.rps) {
-                *slot = Some(report);
-            }
+            runs.push(drive_apart(url, token.clone(), seconds, connections).await);
         }
     }
-    let client: Vec<Report> = best.into_iter().flatten().collect();
-    for ((name, _), report) in routers.iter().zip(&client) {
-        print_row("client", name, report);
+    for ((name, _), runs) in routers.iter().zip(&client) {
+        print_row("client", name, runs);
     }
 
-    // wrk, in its own process, when installed: the server then has the
-    // process to itself and the client's own cost is out of the picture.
-    let mut wrk_reports = Vec::new();
+    // wrk, in its own process, when installed: the client's own work is
+    // then out of the server's process (it still shares the machine).
+    let mut by_wrk: Vec<Vec<Report>> = Vec::new();
     if wrk_installed() {
-        let mut best: [Option<Report>; 2] = [None, None];
-        for _ in 0..ROUNDS {
-            for (slot, (_, addr)) in best.iter_mut().zip(routers) {
+        by_wrk = routers[..2].iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (runs, (_, addr)) in by_wrk.iter_mut().zip(routers) {
                 let url = format!("http://{addr}{path}");
-                let report = wrk(url, token.clone(), seconds, connections).await;
-                if slot.as_ref().is_none_or(|best| report.rps > best.rps) {
-                    *slot = Some(report);
-                }
+                runs.push(wrk(url, token.clone(), seconds, connections).await);
             }
         }
-        wrk_reports = best.into_iter().flatten().collect();
-        for ((name, _), report) in routers.iter().zip(&wrk_reports) {
-            print_row("wrk", name, report);
+        for ((name, _), runs) in routers.iter().zip(&by_wrk) {
+            print_row("wrk", name, runs);
         }
     } else {
         println!("wrk              not installed (apt-get install wrk); skipped");
     }
 
-    let cost =
-        |reports: &[Report], index: usize| 100.0 * (1.0 - reports[index].rps / reports[0].rps);
-    println!(
-        "the full stack costs {:.1}% of throughput with the Rust client ({:.1}% without the \
-         token cache)",
-        cost(&client, 1),
-        cost(&client, 2)
-    );
-    if wrk_reports.len() == 2 {
-        println!(
-            "the full stack costs {:.1}% of throughput with wrk",
-            cost(&wrk_reports, 1)
-        );
+    print_cost("the Rust client", &client[0], &client[1]);
+    print_cost("the Rust client, token cache off,", &client[0], &client[2]);
+    if by_wrk.len() == 2 {
+        print_cost("wrk", &by_wrk[0], &by_wrk[1]);
     }
 }
 
-/// Rounds per router; each round runs every router once, in turn.
-const ROUNDS: usize = 2;
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        len if len % 2 == 1 => values[mid],
+        _ => (values[mid - 1] + values[mid]) / 2.0,
+    }
+}
 
-fn print_row(driver: &str, name: &str, report: &Report) {
+fn print_row(driver: &str, name: &str, runs: &[Report]) {
+    let of = |field: fn(&Report) -> f64| median(runs.iter().map(field).collect());
+    let errors: usize = runs.iter().map(|run| run.errors).sum();
     println!(
-        "{driver:<6} {name:<28} {:>9.0} req/s   p50 {:>6} us   p99 {:>6} us   errors {}",
-        report.rps, report.p50_us, report.p99_us, report.errors
+        "{driver:<6} {name:<28} {:>9.0} req/s   p50 {:>6.0} us   p99 {:>6.0} us   errors {errors}",
+        of(|run| run.rps),
+        of(|run| run.p50_us as f64),
+        of(|run| run.p99_us as f64),
+    );
+}
+
+/// The cost of the stack in each round (its router against the bare one
+/// run just before it), as the median and the range over the rounds.
+fn print_cost(driver: &str, bare: &[Report], stack: &[Report]) {
+    let costs: Vec<f64> = bare
+        .iter()
+        .zip(stack)
+        .map(|(bare, stack)| 100.0 * (1.0 - stack.rps / bare.rps))
+        .collect();
+    let (low, high) = costs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), &cost| {
+            (low.min(cost), high.max(cost))
+        });
+    println!(
+        "the full stack costs {:.1}% of throughput with {driver} (median of {} rounds; \
+         {low:.1} to {high:.1}%)",
+        median(costs.clone()),
+        costs.len()
     );
 }
 

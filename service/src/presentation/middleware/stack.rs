@@ -24,6 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
+use axum::body::HttpBody as _;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Method;
 use axum::response::{IntoResponse as _, Response};
@@ -191,8 +192,11 @@ where
 /// Layers 5 to 8: `Err` is the refusal of the first that refuses.
 async fn admit(state: &AppState, request: &mut Request) -> Result<(), Response> {
     body_limit::check(state.size_limits, request)?;
-    // 5b. A second, independent body limit inside the handlers' extractors.
-    DefaultBodyLimit::max(state.size_limits.body_bytes).apply(request);
+    // 5b. A second, independent body limit inside the handlers' extractors
+    //     (a body known to be empty has nothing for them to read).
+    if !request.body().is_end_stream() {
+        DefaultBodyLimit::max(state.size_limits.body_bytes).apply(request);
+    }
     let peer = rate_limit::peer(request);
     rate_limit::admit(state, request.uri().path(), request.headers(), peer).await?;
     csrf::check(state, request.method(), request.headers())?;

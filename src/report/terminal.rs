@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use super::{TerminalStyle, human_duration};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, Severity, Suppression};
 use crate::pipeline::{GateReport, Outcome, PipelineResult, Verdict};
 
 const RESET: &str = "\x1b[0m";
@@ -45,7 +45,11 @@ pub fn write(result: &PipelineResult, style: TerminalStyle, out: &mut dyn Write)
         let findings = format!("{}/{}", gate.failing().count(), gate.findings.len());
         let note = match &gate.outcome {
             Outcome::Skipped { reason } => reason.clone(),
-            _ => stats_note(gate),
+            _ => [quiet_note(gate), stats_note(gate)]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join("; "),
         };
         writeln!(
             out,
@@ -142,6 +146,33 @@ fn write_finding(out: &mut dyn Write, painter: &Painter, finding: &Finding) -> i
     )
 }
 
+/// Why findings that do not fail the gate do not: how many are waived in
+/// the policy, allowed inline, already in the baseline, or below the
+/// threshold. Empty when every finding counts.
+fn quiet_note(gate: &GateReport) -> String {
+    let (mut waived, mut inline, mut baseline) = (0, 0, 0);
+    for finding in &gate.findings {
+        match &finding.suppression {
+            Some(Suppression::Waiver { .. }) => waived += 1,
+            Some(Suppression::Inline { .. }) => inline += 1,
+            Some(Suppression::Baseline) => baseline += 1,
+            None => {}
+        }
+    }
+    let below = gate.findings.len() - gate.failing().count() - waived - inline - baseline;
+    [
+        (waived, "waived"),
+        (inline, "allowed inline"),
+        (baseline, "in the baseline"),
+        (below, "below the threshold"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, why)| format!("{count} {why}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 fn stats_note(gate: &GateReport) -> String {
     gate.stats
         .iter()
@@ -172,4 +203,62 @@ fn severity_style(severity: Severity) -> &'static str {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn finding(severity: Severity, suppression: Option<Suppression>) -> Finding {
+        let mut finding = Finding::builder("sast", "rule", severity, "message").build();
+        finding.suppression = suppression;
+        finding
+    }
+
+    #[test]
+    fn the_note_says_why_findings_do_not_fail_the_gate() {
+        let waiver = Suppression::Waiver {
+            index: 0,
+            reason: "reviewed".to_owned(),
+            expires: "2027-01-31".to_owned(),
+        };
+        let inline = Suppression::Inline {
+            reason: "test fixture".to_owned(),
+        };
+        let mut gate = GateReport {
+            id: "sast".to_owned(),
+            description: String::new(),
+            docs: String::new(),
+            stage: "static".to_owned(),
+            outcome: Outcome::Passed,
+            findings: vec![
+                finding(Severity::High, Some(waiver.clone())),
+                finding(Severity::High, Some(waiver)),
+                finding(Severity::Medium, Some(inline)),
+                finding(Severity::High, Some(Suppression::Baseline)),
+                finding(Severity::Low, None),
+            ],
+            threshold: Severity::Medium,
+            stats: BTreeMap::from([("files".to_owned(), 12)]),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+            errors_fail: true,
+            artifacts: Vec::new(),
+            duration: Duration::ZERO,
+        };
+        assert_eq!(
+            quiet_note(&gate),
+            "2 waived, 1 allowed inline, 1 in the baseline, 1 below the threshold"
+        );
+        // A finding that fails is not explained away.
+        gate.findings.push(finding(Severity::High, None));
+        assert_eq!(
+            quiet_note(&gate),
+            "2 waived, 1 allowed inline, 1 in the baseline, 1 below the threshold"
+        );
+        gate.findings.clear();
+        assert_eq!(quiet_note(&gate), "");
+    }
 }

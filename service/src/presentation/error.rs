@@ -19,7 +19,13 @@ use crate::presentation::middleware::request_id;
 /// Internal detail of a 5xx, carried as a response extension so the logging
 /// middleware can record it; it is never serialised into the body.
 #[derive(Debug, Clone)]
-pub struct ErrorDetail(pub String);
+pub struct ErrorDetail {
+    /// What went wrong, for the log.
+    pub detail: String,
+    /// A state the service answers 503 for by design (not ready yet), which
+    /// is logged as a warning, not as an error.
+    pub is_expected: bool,
+}
 
 /// An API error: status, stable code, client-safe message.
 #[derive(Debug, Clone)]
@@ -29,6 +35,7 @@ pub struct ApiError {
     message: String,
     retry_after: Option<Duration>,
     detail: Option<String>,
+    is_expected: bool,
 }
 
 impl ApiError {
@@ -40,6 +47,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             detail: None,
+            is_expected: false,
         }
     }
 
@@ -60,6 +68,15 @@ impl ApiError {
         Self {
             detail: Some(detail.into()),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    /// 503 `not_ready` from the readiness probe: expected while the service
+    /// starts or a dependency is away, so it is logged as a warning.
+    pub fn not_ready(detail: impl Into<String>) -> Self {
+        Self {
+            is_expected: true,
+            ..Self::unavailable("not_ready", "not ready", detail)
         }
     }
 
@@ -125,7 +142,10 @@ impl IntoResponse for ApiError {
             );
         }
         if let Some(detail) = self.detail {
-            response.extensions_mut().insert(ErrorDetail(detail));
+            response.extensions_mut().insert(ErrorDetail {
+                detail,
+                is_expected: self.is_expected,
+            });
         }
         response
     }

@@ -96,18 +96,10 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// `GET /readyz`: storage answers and signing keys are loaded.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     if let Err(err) = state.messages.is_ready().await {
-        return Err(ApiError::unavailable(
-            "not_ready",
-            "not ready",
-            err.to_string(),
-        ));
+        return Err(ApiError::not_ready(err.to_string()));
     }
     if !state.verifier.is_ready().await {
-        return Err(ApiError::unavailable(
-            "not_ready",
-            "not ready",
-            "no signing keys loaded",
-        ));
+        return Err(ApiError::not_ready("no signing keys loaded"));
     }
     Ok(Json(serde_json::json!({ "status": "ready" })))
 }

@@ -104,3 +104,48 @@ async fn access_lines_carry_who_what_and_how_long_and_nothing_secret() {
         assert!(!text.contains(secret), "the log holds {secret:?}");
     }
 }
+
+// Not being ready is a state the probe reports by design: each probe while
+// the keys cannot be had is a warning with the reason, not an error.
+#[tokio::test]
+async fn an_unready_probe_is_a_warning_and_a_failure_an_error() {
+    let capture = Capture::default();
+    let subscriber =
+        service::logging::subscriber(service::logging::filter(None).unwrap(), capture.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let app = crate::common::AppBuilder::with_jwks_url(&crate::common::dead_url().await)
+        .start()
+        .await;
+    let ready = app
+        .get("/readyz")
+        .header("x-request-id", "probe-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    // A token the keys are needed for: the key service being down is a failure.
+    let failed = app
+        .get("/api/v1/messages")
+        .bearer_auth(key().token("alice"))
+        .header("x-request-id", "keys-down-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 503);
+
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let access = |request_id: &str| -> Value {
+        text.lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .find(|line| {
+                line["span"]["request_id"] == request_id
+                    && line["fields"]["message"] == "request failed"
+            })
+            .unwrap_or_else(|| panic!("no access line for {request_id} in:\n{text}"))
+    };
+    let probe = access("probe-1");
+    assert_eq!(probe["level"], "WARN", "{probe}");
+    assert_eq!(probe["fields"]["detail"], "no signing keys loaded");
+    assert_eq!(access("keys-down-1")["level"], "ERROR");
+}

@@ -201,7 +201,13 @@ pub fn finish(response: &mut Response, id: RequestId, access: Access<'_>) {
     let status = response.status().as_u16();
     let (method, route, user_id) = (access.method.as_str(), access.route, access.user);
     match response.extensions_mut().remove::<ErrorDetail>() {
-        Some(ErrorDetail(detail)) if status >= 500 => {
+        Some(ErrorDetail {
+            detail,
+            is_expected: true,
+        }) if status >= 500 => {
+            tracing::warn!(method, route, user_id, status, latency_ms, %detail, "request failed");
+        }
+        Some(ErrorDetail { detail, .. }) if status >= 500 => {
             tracing::error!(method, route, user_id, status, latency_ms, %detail, "request failed");
         }
         _ if status >= 500 => {

@@ -24,6 +24,33 @@ impl Write for Capture {
     }
 }
 
+impl Capture {
+    /// A capture in the production format, as this thread's default
+    /// subscriber until the guard drops.
+    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let capture = Self::default();
+        let subscriber =
+            service::logging::subscriber(service::logging::filter(None).unwrap(), capture.clone());
+        (capture, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// Everything written so far.
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The access line (`message`) of the request `request_id`.
+    fn access_line(&self, request_id: &str, message: &str) -> Value {
+        let text = self.text();
+        text.lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .find(|line| {
+                line["span"]["request_id"] == request_id && line["fields"]["message"] == message
+            })
+            .unwrap_or_else(|| panic!("no access line for {request_id} in:\n{text}"))
+    }
+}
+
 impl<'a> MakeWriter<'a> for Capture {
     type Writer = Self;
     fn make_writer(&'a self) -> Self::Writer {
@@ -35,10 +62,7 @@ impl<'a> MakeWriter<'a> for Capture {
 // JWKS server on this thread, where the capturing subscriber is the default.
 #[tokio::test]
 async fn access_lines_carry_who_what_and_how_long_and_nothing_secret() {
-    let capture = Capture::default();
-    let subscriber =
-        service::logging::subscriber(service::logging::filter(None).unwrap(), capture.clone());
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (capture, _default) = Capture::install();
 
     let app = TestApp::start().await;
     let token = key().token("log-reader");
@@ -62,20 +86,12 @@ async fn access_lines_carry_who_what_and_how_long_and_nothing_secret() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let text = capture.text();
     let lines: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    let access = |request_id: &str| {
-        lines
-            .iter()
-            .find(|line| {
-                line["span"]["request_id"] == request_id
-                    && line["fields"]["message"] == "request completed"
-            })
-            .unwrap_or_else(|| panic!("no access line for {request_id} in:\n{text}"))
-    };
+    let access = |request_id: &str| capture.access_line(request_id, "request completed");
 
     let read = &access("log-check-1")["fields"];
     assert_eq!(read["user_id"], "log-reader");
@@ -109,10 +125,7 @@ async fn access_lines_carry_who_what_and_how_long_and_nothing_secret() {
 // the keys cannot be had is a warning with the reason, not an error.
 #[tokio::test]
 async fn an_unready_probe_is_a_warning_and_a_failure_an_error() {
-    let capture = Capture::default();
-    let subscriber =
-        service::logging::subscriber(service::logging::filter(None).unwrap(), capture.clone());
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (capture, _default) = Capture::install();
 
     let app = crate::common::AppBuilder::with_jwks_url(&crate::common::dead_url().await)
         .start()
@@ -134,18 +147,9 @@ async fn an_unready_probe_is_a_warning_and_a_failure_an_error() {
         .unwrap();
     assert_eq!(failed.status(), 503);
 
-    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let access = |request_id: &str| -> Value {
-        text.lines()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap())
-            .find(|line| {
-                line["span"]["request_id"] == request_id
-                    && line["fields"]["message"] == "request failed"
-            })
-            .unwrap_or_else(|| panic!("no access line for {request_id} in:\n{text}"))
-    };
-    let probe = access("probe-1");
+    let probe = capture.access_line("probe-1", "request failed");
     assert_eq!(probe["level"], "WARN", "{probe}");
     assert_eq!(probe["fields"]["detail"], "no signing keys loaded");
-    assert_eq!(access("keys-down-1")["level"], "ERROR");
+    let failed = capture.access_line("keys-down-1", "request failed");
+    assert_eq!(failed["level"], "ERROR", "{failed}");
 }

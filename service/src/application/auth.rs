@@ -341,6 +341,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn cached_tokens_live_the_ttl_never_past_exp_and_not_across_a_clock_going_back() {
+        let verifier = verifier();
+        let verified = VerifiedToken {
+            user: UserId::parse("alice").unwrap_or_else(|_| unreachable!()),
+            expires_at: 1_100,
+        };
+        verifier.remember([7; 32], &verified, 1_000);
+        let at = |now| verifier.cached(&[7; 32], now).is_some();
+        assert!(at(1_000) && at(1_059), "within the 60 s TTL");
+        assert!(!at(1_060), "the TTL has passed");
+        assert!(!at(999), "the clock went back");
+        assert!(verifier.cached(&[8; 32], 1_000).is_none(), "another token");
+
+        // A token close to its `exp` stays only until `exp` and the leeway.
+        let short = VerifiedToken {
+            expires_at: 1_010,
+            ..verified
+        };
+        verifier.remember([9; 32], &short, 1_000);
+        assert!(
+            verifier
+                .cached(&[9; 32], 1_000 + 10 + LEEWAY_SECS)
+                .is_some()
+        );
+        assert!(
+            verifier
+                .cached(&[9; 32], 1_000 + 11 + LEEWAY_SECS)
+                .is_none()
+        );
+    }
+
     proptest! {
         #[test]
         fn header_reader_never_panics(text in ".{0,200}") {

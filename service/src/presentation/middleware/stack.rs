@@ -138,7 +138,8 @@ impl<F: Future<Output = Response>> Future for Finish<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let mut response = ready!(this.work.as_mut().poll(cx));
-        // The scope is still there: only this takes it, once, at the end.
+        // The scope stays in `work` until taken, and only this takes it,
+        // once; were it ever gone, a fresh id still answers well-formed.
         let (id, user) = match this.work.as_mut().inner_pin_mut().take_value() {
             Some(scope) => scope.into_parts(),
             None => (request_id::RequestId::generate(), None),

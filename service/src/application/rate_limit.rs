@@ -212,6 +212,19 @@ mod tests {
     }
 
     #[test]
+    fn limits_above_a_thousand_per_second_are_not_rounded_down() {
+        let policy = RateLimitPolicy {
+            limits: vec![Limit {
+                count: 100_000,
+                period: Duration::from_secs(1),
+            }],
+        };
+        // 5000 requests at one instant fit in a burst of 100 000.
+        let admitted = run(&policy, &[1_000_000; 5_000]);
+        assert!(admitted.iter().all(|a| *a));
+    }
+
+    #[test]
     fn digests_are_of_the_kind_and_the_name() {
         let digest_of = |text: &str| -> [u8; 16] {
             let digest = Sha256::digest(text.as_bytes());

@@ -58,14 +58,6 @@ impl RequestScope {
 pub struct RequestId(HeaderValue);
 
 impl RequestId {
-    /// The id, if `text` is a well-formed one.
-    pub fn parse(text: &str) -> Option<Self> {
-        if !is_well_formed(text.as_bytes()) {
-            return None;
-        }
-        HeaderValue::from_str(text).ok().map(Self)
-    }
-
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Always `Ok`: the bytes were checked to be visible ASCII on the way in.
@@ -326,7 +318,5 @@ mod tests {
         assert!(!is_well_formed(b""));
         assert!(!is_well_formed("a".repeat(65).as_bytes()));
         assert!(!is_well_formed(b"a b"));
-        assert_eq!(RequestId::parse("a.b_c-1").unwrap().as_str(), "a.b_c-1");
-        assert!(RequestId::parse("a b").is_none());
     }
 }

@@ -10,7 +10,7 @@
 //! gets the security headers, the request id and the access line.
 //!
 //! The request's future is built in one piece in `Secure::call` and boxed
-//! once: the checks (`checks`, an `async fn` that owns the request), inside
+//! once: the checks (`checks`, whose future owns the request), inside
 //! the deadline, the panic guard, the request's scope and its span, inside
 //! `Finish`, which adds the headers and writes the access line. Nothing that
 //! holds the request is itself held by an `async` block, which would keep a
